@@ -1,0 +1,20 @@
+# The two commands of the README: `make dev` (the whole stack, locally) and `make test` (every test).
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
+
+.PHONY: dev test fmt lint bench
+dev:
+	bash scripts/dev.sh
+
+test:
+	bash scripts/test.sh
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench:
+	bash bench/run.sh

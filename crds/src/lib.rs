@@ -1,0 +1,1 @@
+//! The `ChatDeployment` custom resource (group `chatplane.dev`, version `v1alpha1`).
