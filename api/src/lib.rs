@@ -1,1 +1,24 @@
-//! chatplane-api
+//! chatplane-api: the chat history service.
+
+/// Verifying callers: JWKS cache, JWT and session-token checks, user sync.
+pub mod auth;
+/// Settings read from the environment, validated once.
+pub mod config;
+/// The shared handler context.
+pub mod context;
+/// Domain values parsed at the boundary.
+pub mod domain;
+/// `ApiError` and the problem+json rendering.
+pub mod error;
+/// Prometheus metrics.
+pub mod metrics;
+/// The HTTP routes.
+pub mod routes;
+/// The HTTP server loop: request ids, access log, metrics, graceful stop.
+pub mod server;
+/// Building and running the application.
+pub mod startup;
+/// SQL, scoped by the caller.
+pub mod store;
+/// Logs and traces.
+pub mod telemetry;

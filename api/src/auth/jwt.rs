@@ -1,0 +1,91 @@
+//! Verification of Better Auth JWTs with a cached JWKS key.
+
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Validation, decode, decode_header};
+use serde::Deserialize;
+
+use super::{AuthFailure, AuthUser, JwksCache};
+use crate::config::AuthSettings;
+use crate::domain::UserId;
+
+pub struct JwtVerifier {
+    jwks: Arc<JwksCache>,
+    issuer: String,
+    audience: String,
+    leeway_secs: u64,
+}
+
+/// The claims we read. `iss`, `aud`, `exp` and `nbf` are checked by jsonwebtoken itself.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    iat: Option<f64>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
+}
+
+impl JwtVerifier {
+    pub fn new(jwks: Arc<JwksCache>, settings: &AuthSettings) -> Self {
+        Self {
+            jwks,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            leeway_secs: settings.leeway.as_secs(),
+        }
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthFailure> {
+        // An unknown algorithm (including "none") fails to parse here.
+        let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        let kid = header.kid.as_deref().ok_or(AuthFailure::MissingKid)?;
+        let key = self.jwks.key(kid).await?;
+        // The key decides the algorithm; a token that names another one (HS256 signed with the
+        // public key, say) is refused before any signature check.
+        if header.alg != key.alg {
+            return Err(AuthFailure::AlgorithmMismatch);
+        }
+        let mut validation = Validation::new(key.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = self.leeway_secs;
+        validation.validate_nbf = true;
+        let data = decode::<Claims>(token, &key.decoding, &validation).map_err(classify)?;
+        let claims = data.claims;
+        if let Some(iat) = claims.iat {
+            let now = jsonwebtoken::get_current_timestamp() as f64;
+            if iat > now + self.leeway_secs as f64 {
+                return Err(AuthFailure::IssuedInFuture);
+            }
+        }
+        let id = UserId::parse(claims.sub).map_err(|_| AuthFailure::InvalidClaims)?;
+        Ok(AuthUser {
+            id,
+            email: claims.email,
+            name: claims.name,
+            image: claims.image,
+        })
+    }
+}
+
+fn classify(e: jsonwebtoken::errors::Error) -> AuthFailure {
+    match e.kind() {
+        ErrorKind::InvalidSignature => AuthFailure::BadSignature,
+        ErrorKind::ExpiredSignature => AuthFailure::Expired,
+        ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
+        ErrorKind::InvalidIssuer => AuthFailure::WrongIssuer,
+        ErrorKind::InvalidAudience => AuthFailure::WrongAudience,
+        ErrorKind::MissingRequiredClaim(_)
+        | ErrorKind::InvalidClaimFormat(_)
+        | ErrorKind::InvalidSubject => AuthFailure::InvalidClaims,
+        ErrorKind::InvalidAlgorithm => AuthFailure::AlgorithmMismatch,
+        _ => AuthFailure::Malformed,
+    }
+}

@@ -1,0 +1,138 @@
+//! The verified fallback for clients that hold a Better Auth *session token* instead of a JWT:
+//! the auth server's `get-session` says whose it is. Answers are cached (keyed by a SHA-256 of the
+//! token, never the token itself) for at most `SESSION_CACHE_TTL_SECS` (≤ 60 s), so a signed-out
+//! session stops working within that time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::{AuthFailure, AuthUser, Unverified};
+use crate::config::AuthSettings;
+use crate::domain::UserId;
+
+/// Past this many entries the expired ones are swept; past twice as many the cache is cleared.
+const MAX_ENTRIES: usize = 10_000;
+
+type Entry = (Option<AuthUser>, Instant);
+
+pub struct SessionVerifier {
+    url: Url,
+    client: reqwest::Client,
+    ttl: Duration,
+    cache: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+#[derive(Deserialize)]
+struct SessionResponse {
+    session: SessionInfo,
+    user: SessionUser,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionInfo {
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct SessionUser {
+    id: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
+}
+
+impl SessionVerifier {
+    pub fn new(settings: &AuthSettings) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            url: settings.session_url(),
+            client: reqwest::Client::builder()
+                .timeout(settings.upstream_timeout)
+                .build()?,
+            ttl: settings.session_cache_ttl,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<AuthUser, Unverified> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(cached) = self.cached(&key) {
+            return cached.ok_or(Unverified::Refused(AuthFailure::InvalidSession));
+        }
+        let (user, valid_for) = self.ask(token).await?;
+        self.store(key, user.clone(), valid_for.min(self.ttl));
+        user.ok_or(Unverified::Refused(AuthFailure::InvalidSession))
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<Option<AuthUser>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(key)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(user, _)| user.clone())
+    }
+
+    fn store(&self, key: [u8; 32], user: Option<AuthUser>, ttl: Duration) {
+        if ttl.is_zero() {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_ENTRIES {
+            let now = Instant::now();
+            cache.retain(|_, (_, until)| *until > now);
+            if cache.len() >= 2 * MAX_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (user, Instant::now() + ttl));
+    }
+
+    /// Asks the auth server; `None` means "not a valid session", which is cached too.
+    async fn ask(&self, token: &str) -> Result<(Option<AuthUser>, Duration), Unverified> {
+        let res = self
+            .client
+            .get(self.url.clone())
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| Unverified::Unavailable(format!("get-session request failed: {e}")))?;
+        let status = res.status();
+        if status.is_server_error() {
+            return Err(Unverified::Unavailable(format!("get-session answered {status}")));
+        }
+        if !status.is_success() {
+            return Ok((None, self.ttl));
+        }
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| Unverified::Unavailable(format!("get-session body: {e}")))?;
+        // Better Auth answers `null` for a token that is not (or no longer) a session.
+        let Ok(Some(found)) = serde_json::from_slice::<Option<SessionResponse>>(&body) else {
+            return Ok((None, self.ttl));
+        };
+        let remaining = (found.session.expires_at - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        if remaining.is_zero() {
+            return Ok((None, self.ttl));
+        }
+        let id = UserId::parse(found.user.id).map_err(|_| AuthFailure::InvalidClaims)?;
+        let user = AuthUser {
+            id,
+            email: found.user.email,
+            name: found.user.name,
+            image: found.user.image,
+        };
+        Ok((Some(user), remaining))
+    }
+}

@@ -1,0 +1,399 @@
+//! Typed settings, read once from the environment (DESIGN.md §7).
+//!
+//! Every variable is checked before start-up goes on; all problems are gathered into one
+//! [`ConfigError`] so an operator fixes them in one pass instead of one crash at a time.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub http: HttpSettings,
+    pub limits: Limits,
+    pub log_dir: Option<PathBuf>,
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Base URL of the Better Auth server; JWKS and get-session hang off it.
+    pub url: Url,
+    pub issuer: String,
+    pub audience: String,
+    /// Clock-skew allowance for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    pub jwks_refresh: Duration,
+    /// The shortest gap between two JWKS fetches caused by an unknown `kid`.
+    pub jwks_min_refetch: Duration,
+    pub session_cache_ttl: Duration,
+    pub upstream_timeout: Duration,
+}
+
+impl AuthSettings {
+    pub fn jwks_url(&self) -> Url {
+        join(&self.url, "api/auth/jwks")
+    }
+
+    pub fn session_url(&self) -> Url {
+        join(&self.url, "api/auth/get-session")
+    }
+}
+
+fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let prefix = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&format!("{prefix}/{path}"));
+    url
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen_addr: SocketAddr,
+    /// Exact origins allowed by CORS (`scheme://host[:port]`).
+    pub cors_allowed_origins: Vec<String>,
+    pub shutdown_grace: Duration,
+}
+
+/// Input limits; each is an environment variable so a deployment can tune it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: u64,
+    pub max_title_chars: usize,
+    pub max_message_chars: usize,
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+    pub max_token_bytes: usize,
+    pub max_search_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024,
+            max_title_chars: 200,
+            max_message_chars: 32_000,
+            default_page_size: 50,
+            max_page_size: 100,
+            max_token_bytes: 8 * 1024,
+            max_search_chars: 200,
+        }
+    }
+}
+
+/// One message that names every missing or malformed variable.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<(String, String)>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: ")?;
+        for (i, (var, why)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                write!(f, "; ")?;
+            }
+            write!(f, "{var} {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads variables through `lookup` and records what is wrong with each.
+struct Reader<F> {
+    lookup: F,
+    problems: Vec<(String, String)>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn fail(&mut self, name: &str, why: impl Into<String>) {
+        self.problems.push((name.to_owned(), why.into()));
+    }
+
+    fn required(&mut self, name: &str) -> Option<String> {
+        let value = self.get(name);
+        if value.is_none() {
+            self.fail(name, "is required but not set");
+        }
+        value
+    }
+
+    fn parsed<T: FromStr>(&mut self, name: &str, default: T, valid: impl Fn(&T) -> bool) -> T {
+        match self.get(name) {
+            None => default,
+            Some(raw) => match raw.trim().parse::<T>() {
+                Ok(v) if valid(&v) => v,
+                _ => {
+                    self.fail(name, format!("has an invalid value {raw:?}"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn secs(&mut self, name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Duration {
+        let v = self.parsed(name, default, |v| range.contains(v));
+        Duration::from_secs(v)
+    }
+
+    fn database(&mut self) -> Option<DatabaseSettings> {
+        let url = self.required("DATABASE_URL");
+        if let Some(url) = &url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            self.fail("DATABASE_URL", "must be a postgres:// URL");
+        }
+        let max_connections = self.parsed("DATABASE_MAX_CONNECTIONS", 10u32, |v| (1..=200).contains(v));
+        url.map(|url| DatabaseSettings {
+            url: SecretString::from(url),
+            max_connections,
+        })
+    }
+
+    fn url(&mut self, name: &str) -> Option<Url> {
+        let raw = self.required(name)?;
+        match Url::parse(raw.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Some(u),
+            _ => {
+                self.fail(name, "must be an http(s) URL");
+                None
+            }
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Only what `migrate` needs.
+    pub fn database_from_env() -> Result<DatabaseSettings, ConfigError> {
+        let mut r = Reader {
+            lookup: |name: &str| std::env::var(name).ok(),
+            problems: Vec::new(),
+        };
+        let db = r.database();
+        match db {
+            Some(db) if r.problems.is_empty() => Ok(db),
+            _ => Err(ConfigError {
+                problems: r.problems,
+            }),
+        }
+    }
+
+    /// Builds settings from any variable source (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+        let database = r.database();
+
+        let auth_url = r.url("AUTH_URL");
+        let issuer = r.required("AUTH_ISSUER");
+        let audience = r.required("AUTH_AUDIENCE");
+        // Better Auth's tokens live 15 minutes; a leeway beyond 30 s would stretch that noticeably.
+        let leeway = r.secs("AUTH_LEEWAY_SECS", 5, 0..=30);
+        let jwks_refresh = r.secs("JWKS_REFRESH_SECS", 300, 1..=86_400);
+        let jwks_min_refetch = r.secs("JWKS_MIN_REFETCH_SECS", 10, 0..=3_600);
+        let session_cache_ttl = r.secs("SESSION_CACHE_TTL_SECS", 60, 0..=60);
+        let upstream_timeout = r.secs("AUTH_TIMEOUT_SECS", 5, 1..=60);
+
+        let listen_addr = r.parsed(
+            "LISTEN_ADDR",
+            SocketAddr::from(([0, 0, 0, 0], 8080)),
+            |_| true,
+        );
+        let cors_allowed_origins = match r.get("CORS_ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(raw) => match parse_origins(&raw) {
+                Ok(list) => list,
+                Err(why) => {
+                    r.fail("CORS_ALLOWED_ORIGINS", why);
+                    Vec::new()
+                }
+            },
+        };
+        let shutdown_grace = r.secs("SHUTDOWN_GRACE_SECS", 25, 0..=3_600);
+
+        let d = Limits::default();
+        let limits = Limits {
+            max_body_bytes: r.parsed("MAX_BODY_BYTES", d.max_body_bytes, |v| {
+                (1024..=16 * 1024 * 1024).contains(v)
+            }),
+            max_title_chars: r.parsed("MAX_TITLE_CHARS", d.max_title_chars, |v| {
+                (1..=10_000).contains(v)
+            }),
+            max_message_chars: r.parsed("MAX_MESSAGE_CHARS", d.max_message_chars, |v| {
+                (1..=1_000_000).contains(v)
+            }),
+            default_page_size: r.parsed("DEFAULT_PAGE_SIZE", d.default_page_size, |v| {
+                (1..=1000).contains(v)
+            }),
+            max_page_size: r.parsed("MAX_PAGE_SIZE", d.max_page_size, |v| {
+                (1..=1000).contains(v)
+            }),
+            max_token_bytes: d.max_token_bytes,
+            max_search_chars: d.max_search_chars,
+        };
+        if limits.default_page_size > limits.max_page_size {
+            r.fail("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE");
+        }
+        let log_dir = r.get("LOG_DIR").map(PathBuf::from);
+        let otlp_endpoint = r.get("OTEL_EXPORTER_OTLP_ENDPOINT");
+
+        match (database, auth_url, issuer, audience) {
+            (Some(database), Some(url), Some(issuer), Some(audience)) if r.problems.is_empty() => {
+                Ok(Settings {
+                    database,
+                    auth: AuthSettings {
+                        url,
+                        issuer,
+                        audience,
+                        leeway,
+                        jwks_refresh,
+                        jwks_min_refetch,
+                        session_cache_ttl,
+                        upstream_timeout,
+                    },
+                    http: HttpSettings {
+                        listen_addr,
+                        cors_allowed_origins,
+                        shutdown_grace,
+                    },
+                    limits,
+                    log_dir,
+                    otlp_endpoint,
+                })
+            }
+            _ => Err(ConfigError {
+                problems: r.problems,
+            }),
+        }
+    }
+}
+
+/// Parses a comma list of exact origins. `*`, paths, queries and non-http schemes are refused:
+/// browsers compare origins byte for byte, and a wildcard with credentials is a hole.
+pub fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item == "*" || item.contains('*') {
+            return Err("must list exact origins; \"*\" is not allowed".into());
+        }
+        let url = Url::parse(item).map_err(|_| format!("has an invalid origin {item:?}"))?;
+        let only_origin = matches!(url.scheme(), "http" | "https")
+            && url.has_host()
+            && url.path() == "/"
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && url.username().is_empty();
+        if !only_origin {
+            return Err(format!(
+                "has {item:?}, which is not an origin (scheme://host[:port])"
+            ));
+        }
+        out.push(url.origin().ascii_serialization());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const VALID: &[(&str, &str)] = &[
+        ("DATABASE_URL", "postgres://u@localhost/db"),
+        ("AUTH_URL", "http://127.0.0.1:3000"),
+        ("AUTH_ISSUER", "http://localhost:3000"),
+        ("AUTH_AUDIENCE", "http://localhost:3000"),
+    ];
+
+    #[test]
+    fn a_complete_environment_parses_with_defaults() {
+        let s = settings(VALID).expect("valid settings");
+        assert_eq!(s.http.listen_addr.port(), 8080);
+        assert_eq!(s.auth.leeway, Duration::from_secs(5));
+        assert_eq!(
+            s.auth.jwks_url().as_str(),
+            "http://127.0.0.1:3000/api/auth/jwks"
+        );
+    }
+
+    #[test]
+    fn every_bad_variable_is_named_in_one_error() {
+        let err = settings(&[
+            ("AUTH_URL", "not a url"),
+            ("AUTH_LEEWAY_SECS", "120"),
+            ("CORS_ALLOWED_ORIGINS", "*"),
+        ])
+        .expect_err("invalid settings");
+        let text = err.to_string();
+        for var in [
+            "DATABASE_URL",
+            "AUTH_URL",
+            "AUTH_ISSUER",
+            "AUTH_AUDIENCE",
+            "AUTH_LEEWAY_SECS",
+            "CORS_ALLOWED_ORIGINS",
+        ] {
+            assert!(text.contains(var), "{var} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn origins_must_be_exact() {
+        assert_eq!(
+            parse_origins("https://a.example, http://localhost:5173").expect("valid"),
+            vec!["https://a.example", "http://localhost:5173"]
+        );
+        for bad in [
+            "*",
+            "https://*.example",
+            "https://a.example/path",
+            "ftp://a.example",
+            "a.example",
+            "https://a.example?x=1",
+        ] {
+            assert!(parse_origins(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn base_urls_with_a_path_keep_it() {
+        let base = Url::parse("http://auth:3000/prefix/").expect("url");
+        assert_eq!(
+            join(&base, "api/auth/jwks").as_str(),
+            "http://auth:3000/prefix/api/auth/jwks"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! What every handler shares, built once by `startup` (no globals).
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::auth::{Authenticator, JwksCache};
+use crate::config::Limits;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct ApiContext {
+    pub db: PgPool,
+    pub auth: Arc<Authenticator>,
+    pub jwks: Arc<JwksCache>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+}

@@ -1,0 +1,301 @@
+//! The one error type of the HTTP layer, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Handlers return `Result<impl Reply, ApiError>`; filters that must stop a request (auth, body
+//! parsing) reject with an `ApiError`, and [`recover`] renders those and warp's own rejections.
+//! Internal causes are logged here and never sent to the client.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use serde::Serialize;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reject::Rejection;
+use warp::reply::{Reply, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The caller is not authenticated. The reason is for the security log only.
+    #[error("unauthorized: {0}")]
+    Unauthorized(crate::auth::AuthFailure),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("invalid field {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("rate limited")]
+    RateLimited { retry_after: Duration },
+    /// A dependency (database, auth server) cannot answer now; the detail is for the log.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl warp::reject::Reject for ApiError {}
+
+/// The problem document (RFC 9457). `type` is a stable URI per kind of problem.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: String) -> Self {
+        Self {
+            kind: format!("https://chatplane.dev/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            field: None,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut res = Response::new(body.into());
+        *res.status_mut() = status;
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        res
+    }
+}
+
+impl ApiError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status();
+        match self {
+            // Nothing about why: an attacker learns nothing from a 401.
+            ApiError::Unauthorized(_) => Problem::new(
+                status,
+                "unauthorized",
+                "Unauthorized",
+                "a valid bearer token is required".into(),
+            ),
+            ApiError::NotFound(what) => {
+                Problem::new(status, "not-found", "Not Found", format!("{what} not found"))
+            }
+            ApiError::BadRequest(detail) => {
+                Problem::new(status, "bad-request", "Bad Request", detail.clone())
+            }
+            ApiError::Invalid { field, reason } => {
+                let mut p = Problem::new(
+                    status,
+                    "invalid-field",
+                    "Unprocessable Content",
+                    format!("{field}: {reason}"),
+                );
+                p.field = Some(field);
+                p
+            }
+            ApiError::PayloadTooLarge { limit } => Problem::new(
+                status,
+                "payload-too-large",
+                "Content Too Large",
+                format!("the request body must be at most {limit} bytes"),
+            ),
+            ApiError::RateLimited { retry_after } => Problem::new(
+                status,
+                "rate-limited",
+                "Too Many Requests",
+                format!("retry after {} s", retry_after.as_secs().max(1)),
+            ),
+            ApiError::Unavailable(_) => Problem::new(
+                status,
+                "unavailable",
+                "Service Unavailable",
+                "the service is temporarily unavailable".into(),
+            ),
+            ApiError::Database(_) | ApiError::Internal(_) => Problem::new(
+                status,
+                "internal",
+                "Internal Server Error",
+                "an unexpected error occurred".into(),
+            ),
+        }
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        // Auth failures were logged (security stream) where they were detected.
+        if matches!(
+            self,
+            ApiError::Database(_) | ApiError::Internal(_) | ApiError::Unavailable(_)
+        ) {
+            tracing::error!(error = %error_chain(&self), "request failed");
+        }
+        let mut res = self.problem().into_response();
+        match self {
+            ApiError::Unauthorized(_) => {
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after } => {
+                if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+/// Formats an error with its whole `source()` chain for the log.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(cause) = cur {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        cur = cause.source();
+    }
+    out
+}
+
+/// Maps a sqlx error: a pool that cannot hand out a connection is a 503, the rest a 500.
+pub fn db(e: sqlx::Error) -> ApiError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            ApiError::Unavailable(format!("database: {}", error_chain(&e)))
+        }
+        other => ApiError::Database(other),
+    }
+}
+
+/// Turns every rejection (ours and warp's) into a problem document.
+pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    if let Some(e) = rejection.find::<ApiError>() {
+        // `find` only lends the error; rebuild an owned one for the reply.
+        return Ok(clone_for_reply(e).into_response());
+    }
+    let problem = if rejection.is_not_found() {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not Found",
+            "no such resource".into(),
+        )
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad Request",
+            format!("invalid query string: {e}"),
+        )
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Content Too Large",
+            "the request body is too large".into(),
+        )
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        Problem::new(
+            StatusCode::LENGTH_REQUIRED,
+            "length-required",
+            "Length Required",
+            "a Content-Length header is required".into(),
+        )
+    } else if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            "the request body must be application/json".into(),
+        )
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad Request",
+            e.to_string(),
+        )
+    } else if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad Request",
+            e.to_string(),
+        )
+    } else if let Some(e) = rejection.find::<warp::filters::cors::CorsForbidden>() {
+        tracing::info!(target: "security", event = "cors_forbidden", reason = %e, "CORS request refused");
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "cors-forbidden",
+            "Forbidden",
+            "this origin, method or header is not allowed".into(),
+        )
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method Not Allowed",
+            "this method is not allowed on this resource".into(),
+        )
+    } else {
+        tracing::error!(rejection = ?rejection, "unhandled rejection");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal Server Error",
+            "an unexpected error occurred".into(),
+        )
+    };
+    Ok(problem.into_response())
+}
+
+fn clone_for_reply(e: &ApiError) -> ApiError {
+    match e {
+        ApiError::Unauthorized(r) => ApiError::Unauthorized(r.clone()),
+        ApiError::NotFound(w) => ApiError::NotFound(w),
+        ApiError::BadRequest(d) => ApiError::BadRequest(d.clone()),
+        ApiError::Invalid { field, reason } => ApiError::Invalid {
+            field,
+            reason: reason.clone(),
+        },
+        ApiError::PayloadTooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
+        ApiError::RateLimited { retry_after } => ApiError::RateLimited {
+            retry_after: *retry_after,
+        },
+        ApiError::Unavailable(d) => ApiError::Unavailable(d.clone()),
+        other => ApiError::Internal(anyhow::anyhow!(error_chain(other))),
+    }
+}

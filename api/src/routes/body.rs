@@ -1,0 +1,60 @@
+//! JSON request bodies: size-limited, and every parse failure is a 400 (not JSON) or a 422
+//! (JSON of the wrong shape) naming the field.
+
+use serde::de::DeserializeOwned;
+use warp::Filter;
+
+use crate::error::ApiError;
+
+pub fn json<T: DeserializeOwned + Send>(
+    limit: u64,
+) -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
+    warp::body::content_length_limit(limit)
+        .and(warp::body::bytes())
+        .and_then(|bytes: bytes::Bytes| async move { parse(&bytes).map_err(warp::reject::custom) })
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::Invalid {
+                field: "body",
+                reason: if path == "." {
+                    inner.to_string()
+                } else {
+                    format!("{path}: {inner}")
+                },
+            },
+            _ => ApiError::BadRequest(format!("the body is not valid JSON: {inner}")),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        title: Option<String>,
+    }
+
+    #[test]
+    fn syntax_errors_are_400_and_shape_errors_422() {
+        assert!(parse::<Body>(br#"{"title":"a"}"#).is_ok());
+        assert!(matches!(parse::<Body>(b"{"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse::<Body>(b""), Err(ApiError::BadRequest(_))));
+        match parse::<Body>(br#"{"title":5}"#) {
+            Err(ApiError::Invalid { reason, .. }) => assert!(reason.contains("title"), "{reason}"),
+            other => panic!("expected a 422, got {other:?}"),
+        }
+        assert!(matches!(parse::<Body>(b"[1]"), Err(ApiError::Invalid { .. })));
+    }
+}

@@ -1,0 +1,197 @@
+//! `/conversations`: list (keyset pages, newest first), create, read, rename, delete.
+
+use serde::Deserialize;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::query::{Query, params};
+use super::{body, conversation_id, respond};
+use crate::auth::{AuthUser, with_auth};
+use crate::context::ApiContext;
+use crate::domain::{Cursor, PageSize, Title};
+use crate::error::{ApiError, db};
+use crate::store;
+use crate::store::conversations::ConversationRow;
+
+#[derive(Debug, Deserialize)]
+struct NewConversation {
+    #[serde(default)]
+    title: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RenameConversation {
+    title: String,
+}
+
+pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let limit = ctx.limits.max_body_bytes;
+    let auth = with_auth(ctx.auth.clone());
+    let with_ctx = warp::any().map(move || ctx.clone());
+
+    let list = warp::path!("conversations")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(params())
+        .and(with_ctx.clone())
+        .then(|user, q, ctx| async move { respond(list(user, q, ctx).await) });
+    let create = warp::path!("conversations")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(body::json::<NewConversation>(limit))
+        .and(with_ctx.clone())
+        .then(|user, body, ctx| async move { respond(create(user, body, ctx).await) });
+    let get = warp::path!("conversations" / String)
+        .and(warp::get())
+        .and(auth.clone())
+        .and(with_ctx.clone())
+        .then(|id, user, ctx| async move { respond(get(id, user, ctx).await) });
+    let rename = warp::path!("conversations" / String)
+        .and(warp::patch())
+        .and(auth.clone())
+        .and(body::json::<RenameConversation>(limit))
+        .and(with_ctx.clone())
+        .then(|id, user, body, ctx| async move { respond(rename(id, user, body, ctx).await) });
+    let delete = warp::path!("conversations" / String)
+        .and(warp::delete())
+        .and(auth)
+        .and(with_ctx)
+        .then(|id, user, ctx| async move { respond(delete(id, user, ctx).await) });
+    list.or(create)
+        .unify()
+        .or(get)
+        .unify()
+        .or(rename)
+        .unify()
+        .or(delete)
+        .unify()
+}
+
+/// A JSON array reply with an RFC 8288 `Link: <…>; rel="next"` header when there is more.
+pub(super) fn page_reply<T: serde::Serialize>(items: &[T], next: Option<String>) -> Response {
+    let mut res = warp::Reply::into_response(warp::reply::json(&items));
+    if let Some(next) = next
+        && let Ok(v) = warp::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+    {
+        res.headers_mut().insert(warp::http::header::LINK, v);
+    }
+    res
+}
+
+pub(super) fn page_size(q: &Query, ctx: &ApiContext) -> Result<PageSize, ApiError> {
+    PageSize::parse(
+        q.get("limit").map(String::as_str),
+        ctx.limits.default_page_size,
+        ctx.limits.max_page_size,
+    )
+    .map_err(ApiError::BadRequest)
+}
+
+pub(super) fn cursor(q: &Query, name: &str) -> Result<Option<Cursor>, ApiError> {
+    q.get(name)
+        .map(|raw| Cursor::parse(raw).map_err(|e| ApiError::BadRequest(format!("{name}: {e}"))))
+        .transpose()
+}
+
+#[tracing::instrument(name = "Listing conversations", skip_all)]
+async fn list(user: AuthUser, q: Query, ctx: ApiContext) -> Result<Response, ApiError> {
+    let size = page_size(&q, &ctx)?;
+    let after = cursor(&q, "cursor")?;
+    let mut rows = store::conversations::list(&ctx.db, &user.id, size, after)
+        .await
+        .map_err(db)?;
+    let next = if rows.len() > size.get() as usize {
+        rows.truncate(size.get() as usize);
+        rows.last().map(|last| {
+            format!(
+                "/conversations?limit={}&cursor={}",
+                size.get(),
+                last.cursor().encode()
+            )
+        })
+    } else {
+        None
+    };
+    Ok(page_reply(&rows, next))
+}
+
+/// Creates a conversation for the caller; if another replica erased the caller's row since
+/// this one synced it, the row is written again and the insert retried once.
+pub async fn create_for(
+    ctx: &ApiContext,
+    user: &AuthUser,
+    title: &Title,
+) -> Result<ConversationRow, ApiError> {
+    match store::conversations::create(&ctx.db, &user.id, title).await {
+        Err(e) if store::violates(&e, store::conversations::USER_FK) => {
+            ctx.auth.users().write(user).await.map_err(db)?;
+            store::conversations::create(&ctx.db, &user.id, title)
+                .await
+                .map_err(db)
+        }
+        other => other.map_err(db),
+    }
+}
+
+#[tracing::instrument(name = "Creating a conversation", skip_all)]
+async fn create(
+    user: AuthUser,
+    body: NewConversation,
+    ctx: ApiContext,
+) -> Result<Response, ApiError> {
+    let title = match body.title.as_deref() {
+        None => Title::parse("New conversation", ctx.limits.max_title_chars),
+        Some(raw) => Title::parse(raw, ctx.limits.max_title_chars),
+    }
+    .map_err(|e| ApiError::invalid("title", e))?;
+    let row = create_for(&ctx, &user, &title).await?;
+    let mut res = warp::Reply::into_response(warp::reply::with_status(
+        warp::reply::json(&row),
+        StatusCode::CREATED,
+    ));
+    if let Ok(v) = warp::http::HeaderValue::from_str(&format!("/conversations/{}", row.id)) {
+        res.headers_mut().insert(warp::http::header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+#[tracing::instrument(name = "Reading a conversation", skip_all)]
+async fn get(id: String, user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
+    let id = conversation_id(&id)?;
+    let row = store::conversations::get(&ctx.db, &user.id, id)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    Ok(warp::reply::json(&row))
+}
+
+#[tracing::instrument(name = "Renaming a conversation", skip_all)]
+async fn rename(
+    id: String,
+    user: AuthUser,
+    body: RenameConversation,
+    ctx: ApiContext,
+) -> Result<impl warp::Reply, ApiError> {
+    let id = conversation_id(&id)?;
+    let title = Title::parse(&body.title, ctx.limits.max_title_chars)
+        .map_err(|e| ApiError::invalid("title", e))?;
+    let row = store::conversations::rename(&ctx.db, &user.id, id, &title)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    Ok(warp::reply::json(&row))
+}
+
+#[tracing::instrument(name = "Deleting a conversation", skip_all)]
+async fn delete(id: String, user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
+    let id = conversation_id(&id)?;
+    if store::conversations::delete(&ctx.db, &user.id, id)
+        .await
+        .map_err(db)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("conversation"))
+    }
+}

@@ -1,0 +1,41 @@
+//! Liveness and readiness. Ready means: the database answers and the JWKS has been loaded.
+
+use std::time::Duration;
+
+use serde_json::json;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::context::ApiContext;
+
+pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| warp::Reply::into_response(warp::reply::json(&json!({"status": "ok"}))));
+    let readyz = warp::path!("readyz")
+        .and(warp::get())
+        .then(move || readiness(ctx.clone()));
+    healthz.or(readyz).unify()
+}
+
+async fn readiness(ctx: ApiContext) -> Response {
+    let database = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(&ctx.db),
+    )
+    .await;
+    let database_ok = matches!(database, Ok(Ok(_)));
+    let jwks_ok = ctx.jwks.is_loaded();
+    let status = if database_ok && jwks_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+        "database": if database_ok { "ok" } else { "unreachable" },
+        "jwks": if jwks_ok { "ok" } else { "not loaded" },
+    });
+    warp::Reply::into_response(warp::reply::with_status(warp::reply::json(&body), status))
+}

@@ -1,0 +1,104 @@
+//! `/conversations/{id}/messages`: a page of messages (oldest first within the page, older
+//! pages through `before`), and append.
+
+use serde::Deserialize;
+use serde_json::Value;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::conversations::{cursor, page_reply, page_size};
+use super::query::{Query, params};
+use super::{body, conversation_id, respond};
+use crate::auth::{AuthUser, with_auth};
+use crate::context::ApiContext;
+use crate::domain::{MessageContent, Role, Sources};
+use crate::error::{ApiError, db};
+use crate::store;
+use crate::store::messages::{MessageStatus, NewMessage};
+
+#[derive(Debug, Deserialize)]
+struct AppendMessage {
+    role: String,
+    content: String,
+    #[serde(default)]
+    sources: Option<Value>,
+    #[serde(default)]
+    agent_type: Option<String>,
+}
+
+pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let limit = ctx.limits.max_body_bytes;
+    let auth = with_auth(ctx.auth.clone());
+    let with_ctx = warp::any().map(move || ctx.clone());
+    let list = warp::path!("conversations" / String / "messages")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(params())
+        .and(with_ctx.clone())
+        .then(|id, user, q, ctx| async move { respond(list(id, user, q, ctx).await) });
+    let append = warp::path!("conversations" / String / "messages")
+        .and(warp::post())
+        .and(auth)
+        .and(body::json::<AppendMessage>(limit))
+        .and(with_ctx)
+        .then(|id, user, body, ctx| async move { respond(append(id, user, body, ctx).await) });
+    list.or(append).unify()
+}
+
+#[tracing::instrument(name = "Reading messages", skip_all)]
+async fn list(id: String, user: AuthUser, q: Query, ctx: ApiContext) -> Result<Response, ApiError> {
+    let id = conversation_id(&id)?;
+    let size = page_size(&q, &ctx)?;
+    let before = cursor(&q, "before")?;
+    let mut rows = store::messages::page(&ctx.db, &user.id, id, size, before)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    // Rows come newest first; the extra one only says an older page exists.
+    let next = if rows.len() > size.get() as usize {
+        rows.truncate(size.get() as usize);
+        rows.last().map(|oldest| {
+            format!(
+                "/conversations/{id}/messages?limit={}&before={}",
+                size.get(),
+                oldest.cursor().encode()
+            )
+        })
+    } else {
+        None
+    };
+    rows.reverse();
+    Ok(page_reply(&rows, next))
+}
+
+#[tracing::instrument(name = "Appending a message", skip_all)]
+async fn append(
+    id: String,
+    user: AuthUser,
+    body: AppendMessage,
+    ctx: ApiContext,
+) -> Result<Response, ApiError> {
+    let id = conversation_id(&id)?;
+    let message = NewMessage {
+        role: Role::parse(&body.role).map_err(|e| ApiError::invalid("role", e))?,
+        content: MessageContent::parse(body.content, ctx.limits.max_message_chars)
+            .map_err(|e| ApiError::invalid("content", e))?,
+        sources: Sources::parse(body.sources).map_err(|e| ApiError::invalid("sources", e))?,
+        agent_type: match body.agent_type {
+            Some(a) if a.len() > 32 || a.chars().any(|c| !c.is_ascii_alphanumeric() && c != '_') => {
+                return Err(ApiError::invalid("agent_type", "must be a short identifier"));
+            }
+            other => other,
+        },
+        status: MessageStatus::Complete,
+    };
+    let row = store::messages::append(&ctx.db, &user.id, id, message)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    Ok(warp::Reply::into_response(warp::reply::with_status(
+        warp::reply::json(&row),
+        StatusCode::CREATED,
+    )))
+}

@@ -1,0 +1,78 @@
+//! The HTTP surface: each module owns its paths; this file merges them and adds CORS and the
+//! one place where rejections become problem documents.
+
+mod body;
+mod conversations;
+mod health;
+mod messages;
+mod metrics;
+mod openapi;
+mod query;
+mod search;
+mod users;
+
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::Method;
+use warp::reply::Response;
+
+use crate::context::ApiContext;
+use crate::error::{ApiError, recover};
+
+pub use openapi::document as openapi_document;
+
+/// The whole API as one filter.
+pub fn routes(ctx: ApiContext, cors_origins: &[String]) -> BoxedFilter<(Response,)> {
+    let api = health::routes(ctx.clone())
+        .or(metrics::routes(ctx.clone()))
+        .unify()
+        .or(openapi::routes())
+        .unify()
+        .or(users::routes(ctx.clone()))
+        .unify()
+        .or(conversations::routes(ctx.clone()))
+        .unify()
+        .or(messages::routes(ctx.clone()))
+        .unify()
+        .or(search::routes(ctx))
+        .unify()
+        .recover(recover)
+        .unify();
+    let cors = warp::cors()
+        .allow_origins(cors_origins.iter().map(String::as_str))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "accept",
+            "x-user-id",
+            "x-request-id",
+        ])
+        .expose_headers(["link", "location", "retry-after", "x-request-id"])
+        .max_age(600);
+    api.with(cors)
+        .map(warp::Reply::into_response)
+        .recover(recover)
+        .unify()
+        .boxed()
+}
+
+/// Handlers return `Result<impl Reply, ApiError>`; this makes one `Response` of either side.
+fn respond<T: warp::Reply>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(e) => warp::Reply::into_response(e),
+    }
+}
+
+/// Parses a conversation id from the path; a malformed one is a 400 with a reason.
+fn conversation_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest("conversation id must be a UUID".into()))
+}

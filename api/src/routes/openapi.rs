@@ -1,0 +1,128 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description of every route.
+
+use serde_json::{Value, json};
+use warp::Filter;
+use warp::reply::Response;
+
+pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let doc = std::sync::Arc::new(document());
+    warp::path!("openapi.json")
+        .and(warp::get())
+        .map(move || warp::Reply::into_response(warp::reply::json(&*doc)))
+}
+
+fn problem(description: &str) -> Value {
+    json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn array_of(name: &str) -> Value {
+    json!({"type": "array", "items": reference(name)})
+}
+
+fn errors(extra: &[(&str, &str)]) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("401".into(), problem("Missing or invalid credentials"));
+    for (code, what) in extra {
+        map.insert((*code).into(), problem(what));
+    }
+    map
+}
+
+fn responses(success: &[(&str, Value)], extra: &[(&str, &str)]) -> Value {
+    let mut map = errors(extra);
+    for (code, body) in success {
+        map.insert((*code).into(), body.clone());
+    }
+    Value::Object(map)
+}
+
+fn param(name: &str, location: &str, description: &str, schema: Value, required: bool) -> Value {
+    json!({"name": name, "in": location, "description": description, "required": required, "schema": schema})
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+pub fn document() -> Value {
+    let id = param("id", "path", "Conversation id", json!({"type": "string", "format": "uuid"}), true);
+    let limit = param("limit", "query", "Page size", json!({"type": "integer", "minimum": 1}), false);
+    let next_link = json!({"Link": {"description": "RFC 8288 link to the next page (rel=\"next\")", "schema": {"type": "string"}}});
+    let bad = [("400", "Malformed id, cursor or limit")];
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "chatplane API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Per-user chat history behind Better Auth JWTs. Errors are RFC 9457 problem documents."},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
+            "/readyz": {"get": {"summary": "Readiness: database reachable and JWKS loaded", "security": [],
+                "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "OpenMetrics text"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/users/me": {
+                "get": {"summary": "The caller", "responses": responses(&[("200", ok("The caller's profile", reference("User")))], &[])},
+                "delete": {"summary": "Erase all of the caller's chat data", "responses": responses(&[("204", json!({"description": "Erased"}))], &[])}
+            },
+            "/conversations": {
+                "get": {"summary": "The caller's conversations, most recently updated first",
+                    "parameters": [limit, param("cursor", "query", "Opaque cursor from a Link header", json!({"type": "string"}), false)],
+                    "responses": responses(&[("200", json!({"description": "A page", "headers": next_link, "content": {"application/json": {"schema": array_of("Conversation")}}}))], &bad)},
+                "post": {"summary": "Create a conversation",
+                    "requestBody": json_body(json!({"type": "object", "properties": {"title": {"type": "string"}}})),
+                    "responses": responses(&[("201", ok("Created", reference("Conversation")))], &[("400", "Not JSON"), ("413", "Body too large"), ("422", "Invalid title")])}
+            },
+            "/conversations/{id}": {
+                "parameters": [id],
+                "get": {"summary": "One conversation", "responses": responses(&[("200", ok("The conversation", reference("Conversation")))], &[("400", "Malformed id"), ("404", "No such conversation of the caller's")])},
+                "patch": {"summary": "Rename", "requestBody": json_body(json!({"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}})),
+                    "responses": responses(&[("200", ok("Renamed", reference("Conversation")))], &[("400", "Malformed id or body"), ("404", "No such conversation of the caller's"), ("422", "Invalid title")])},
+                "delete": {"summary": "Delete with its messages", "responses": responses(&[("204", json!({"description": "Deleted"}))], &[("400", "Malformed id"), ("404", "No such conversation of the caller's")])}
+            },
+            "/conversations/{id}/messages": {
+                "parameters": [id],
+                "get": {"summary": "A page of messages, oldest first; older pages through `before`",
+                    "parameters": [limit, param("before", "query", "Opaque cursor from a Link header", json!({"type": "string"}), false)],
+                    "responses": responses(&[("200", json!({"description": "A page", "headers": next_link, "content": {"application/json": {"schema": array_of("Message")}}}))], &[("400", "Malformed id, cursor or limit"), ("404", "No such conversation of the caller's")])},
+                "post": {"summary": "Append a message",
+                    "requestBody": json_body(json!({"type": "object", "required": ["role", "content"], "properties": {
+                        "role": {"type": "string", "enum": ["user", "assistant"]}, "content": {"type": "string"},
+                        "sources": {"type": "array", "items": {"type": "object"}}, "agent_type": {"type": "string"}}})),
+                    "responses": responses(&[("201", ok("Appended", reference("Message")))], &[("400", "Malformed id or not JSON"), ("404", "No such conversation of the caller's"), ("413", "Body too large"), ("422", "Invalid role, content or sources")])}
+            },
+            "/search": {"get": {"summary": "Full-text search over the caller's messages",
+                "parameters": [param("q", "query", "Search text (web-search syntax)", json!({"type": "string"}), true), limit],
+                "responses": responses(&[("200", ok("Matches, best first", array_of("SearchHit")))], &[("400", "Missing q"), ("422", "q too long")])}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                "description": "A Better Auth JWT (verified against the auth server's JWKS) or a Better Auth session token"}},
+            "schemas": {
+                "Problem": {"type": "object", "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                    "status": {"type": "integer"}, "detail": {"type": "string"}, "field": {"type": "string"}}},
+                "User": {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": ["string", "null"]},
+                    "name": {"type": ["string", "null"]}, "image": {"type": ["string", "null"]},
+                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+                "Conversation": {"type": "object", "properties": {"id": {"type": "string", "format": "uuid"}, "title": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+                "Message": {"type": "object", "properties": {"id": {"type": "string", "format": "uuid"},
+                    "conversation_id": {"type": "string", "format": "uuid"}, "role": {"type": "string", "enum": ["user", "assistant"]},
+                    "content": {"type": "string"}, "sources": {"type": "array", "items": {"type": "object"}},
+                    "agent_type": {"type": ["string", "null"]}, "status": {"type": "string", "enum": ["complete", "incomplete", "failed"]},
+                    "created_at": {"type": "string", "format": "date-time"}}},
+                "SearchHit": {"type": "object", "properties": {"message_id": {"type": "string", "format": "uuid"},
+                    "conversation_id": {"type": "string", "format": "uuid"}, "conversation_title": {"type": "string"},
+                    "role": {"type": "string"}, "snippet": {"type": "string"}, "rank": {"type": "number"},
+                    "created_at": {"type": "string", "format": "date-time"}}}
+            }
+        }
+    })
+}

@@ -1,0 +1,42 @@
+//! `GET /search?q=`: full-text search over the caller's own messages.
+
+use warp::Filter;
+use warp::reply::Response;
+
+use super::conversations::page_size;
+use super::query::{Query, params};
+use super::respond;
+use crate::auth::{AuthUser, with_auth};
+use crate::context::ApiContext;
+use crate::error::{ApiError, db};
+use crate::store;
+
+pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let auth = with_auth(ctx.auth.clone());
+    warp::path!("search")
+        .and(warp::get())
+        .and(auth)
+        .and(params())
+        .and(warp::any().map(move || ctx.clone()))
+        .then(|user, q, ctx| async move { respond(search(user, q, ctx).await) })
+}
+
+#[tracing::instrument(name = "Searching messages", skip_all)]
+async fn search(user: AuthUser, q: Query, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
+    let text = q
+        .get("q")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("the query parameter q is required".into()))?;
+    if text.chars().count() > ctx.limits.max_search_chars || text.contains('\0') {
+        return Err(ApiError::invalid(
+            "q",
+            format!("must be at most {} characters", ctx.limits.max_search_chars),
+        ));
+    }
+    let size = page_size(&q, &ctx)?;
+    let hits = store::search::messages(&ctx.db, &user.id, text, size)
+        .await
+        .map_err(db)?;
+    Ok(warp::reply::json(&hits))
+}

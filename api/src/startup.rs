@@ -1,0 +1,147 @@
+//! Builds the application from settings; `main` and the tests share this one builder.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+
+use crate::auth::{Authenticator, JwksCache};
+use crate::config::Settings;
+use crate::context::ApiContext;
+use crate::metrics::Metrics;
+use crate::{routes, server, store};
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    routes: BoxedFilter<(Response,)>,
+    context: ApiContext,
+    jwks_refresh: Duration,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one) and wires everything; connects nothing yet:
+    /// the pool is lazy and the JWKS loads in the background, so start-up never hangs on a
+    /// dependency and `/readyz` tells when they are there.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let db = store::pool(&settings.database).context("invalid DATABASE_URL")?;
+        let jwks = Arc::new(
+            JwksCache::new(
+                settings.auth.jwks_url(),
+                settings.auth.upstream_timeout,
+                settings.auth.jwks_min_refetch,
+                metrics.clone(),
+            )
+            .context("cannot build the JWKS client")?,
+        );
+        let auth = Arc::new(
+            Authenticator::new(
+                &settings.auth,
+                &settings.limits,
+                jwks.clone(),
+                db.clone(),
+                metrics.clone(),
+            )
+            .context("cannot build the auth client")?,
+        );
+        let context = ApiContext {
+            db,
+            auth,
+            jwks,
+            metrics,
+            limits: settings.limits,
+        };
+        let routes = routes::routes(context.clone(), &settings.http.cors_allowed_origins);
+        let listener = TcpListener::bind(settings.http.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.http.listen_addr))?;
+        let addr = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            addr,
+            routes,
+            context,
+            jwks_refresh: settings.auth.jwks_refresh,
+            shutdown_grace: settings.http.shutdown_grace,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn context(&self) -> &ApiContext {
+        &self.context
+    }
+
+    /// Serves until `shutdown` resolves, then drains requests in flight and stops the JWKS
+    /// refresher.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let refresher = self
+            .context
+            .jwks
+            .clone()
+            .spawn_refresher(self.jwks_refresh, stop_rx);
+        tracing::info!(addr = %self.addr, "chatplane-api listening");
+        server::serve(
+            self.listener,
+            self.routes,
+            self.context.metrics.clone(),
+            shutdown,
+            self.shutdown_grace,
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = refresher.await;
+        self.context.db.close().await;
+        tracing::info!("chatplane-api stopped");
+    }
+}
+
+/// Applies the migrations. sqlx holds a Postgres advisory lock while it migrates, so replicas
+/// starting together run them once.
+pub async fn migrate(settings: &crate::config::DatabaseSettings) -> anyhow::Result<()> {
+    let pool = store::pool(settings).context("invalid DATABASE_URL")?;
+    store::MIGRATOR
+        .run(&pool)
+        .await
+        .context("migration failed")?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,106 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{Cursor, PageSize, Title, UserId};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub id: Uuid,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ConversationRow {
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.updated_at,
+            id: self.id,
+        }
+    }
+}
+
+pub const USER_FK: &str = "conversations_user_id_fkey";
+
+pub async fn create(
+    db: &PgPool,
+    owner: &UserId,
+    title: &Title,
+) -> Result<ConversationRow, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO conversations (id, user_id, title) VALUES ($1, $2, $3)
+         RETURNING id, title, created_at, updated_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(owner.as_ref())
+    .bind(title.as_ref())
+    .fetch_one(db)
+    .await
+}
+
+/// The owner's conversations, most recently updated first, after `after` when given. Fetches
+/// one row more than the page so the caller knows whether a next page exists.
+pub async fn list(
+    db: &PgPool,
+    owner: &UserId,
+    size: PageSize,
+    after: Option<Cursor>,
+) -> Result<Vec<ConversationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, title, created_at, updated_at FROM conversations
+          WHERE user_id = $1
+            AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2, $3))
+          ORDER BY updated_at DESC, id DESC
+          LIMIT $4",
+    )
+    .bind(owner.as_ref())
+    .bind(after.map(|c| c.at))
+    .bind(after.map(|c| c.id))
+    .bind(size.fetch())
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get(
+    db: &PgPool,
+    owner: &UserId,
+    id: Uuid,
+) -> Result<Option<ConversationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, title, created_at, updated_at FROM conversations
+          WHERE id = $1 AND user_id = $2",
+    )
+    .bind(id)
+    .bind(owner.as_ref())
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn rename(
+    db: &PgPool,
+    owner: &UserId,
+    id: Uuid,
+    title: &Title,
+) -> Result<Option<ConversationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE conversations SET title = $3, updated_at = now()
+          WHERE id = $1 AND user_id = $2
+          RETURNING id, title, created_at, updated_at",
+    )
+    .bind(id)
+    .bind(owner.as_ref())
+    .bind(title.as_ref())
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn delete(db: &PgPool, owner: &UserId, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM conversations WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(owner.as_ref())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

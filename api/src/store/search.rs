@@ -1,0 +1,44 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{PageSize, UserId};
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct SearchHit {
+    pub message_id: Uuid,
+    pub conversation_id: Uuid,
+    pub conversation_title: String,
+    pub role: String,
+    pub snippet: String,
+    pub rank: f32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Full-text search over the owner's messages only, best match first.
+pub async fn messages(
+    db: &PgPool,
+    owner: &UserId,
+    query: &str,
+    size: PageSize,
+) -> Result<Vec<SearchHit>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.id AS message_id, c.id AS conversation_id, c.title AS conversation_title,
+                m.role, m.created_at,
+                ts_rank(m.search, q) AS rank,
+                ts_headline('english', m.content, q,
+                            'MaxWords=30, MinWords=10, StartSel=**, StopSel=**') AS snippet
+           FROM conversations c
+           JOIN messages m ON m.conversation_id = c.id,
+                websearch_to_tsquery('english', $2) q
+          WHERE c.user_id = $1 AND m.search @@ q
+          ORDER BY rank DESC, m.created_at DESC
+          LIMIT $3",
+    )
+    .bind(owner.as_ref())
+    .bind(query)
+    .bind(i64::from(size.get()))
+    .fetch_all(db)
+    .await
+}
