@@ -148,7 +148,7 @@ cat <<EOF
 
   Try it (copy and paste):
 # --- curl session ---
-EMAIL="you+\$(date +%s)@example.com"; PASSWORD="correct-horse-battery"
+EMAIL="you+\$(date +%s)\$RANDOM@example.com"; PASSWORD="correct-horse-battery"
 curl -s -X POST $AUTH_URL/api/auth/sign-up/email -H 'content-type: application/json' \\
   -d "{\"email\":\"\$EMAIL\",\"password\":\"\$PASSWORD\",\"name\":\"You\"}"; echo
 TOKEN=\$(curl -s -X POST $AUTH_URL/api/auth/sign-in/email -H 'content-type: application/json' \\
