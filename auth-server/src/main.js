@@ -53,7 +53,7 @@ async function main() {
     process.exit(1);
   }
   try {
-    await migrate(pool, options, /** @type {any} */ (auth), log);
+    await migrate(pool, options, /** @type {any} */ (auth), log, config.jwtAlg);
   } catch (err) {
     log.error('migrations failed', { error: err });
     await app.shutdown(1000);

@@ -12,9 +12,10 @@ export const MIGRATION_LOCK_KEY = 0x63_68_61_74_61_75_74;
  * @param {object} options           the Better Auth options (database = pool)
  * @param {{ api: { getJwks: Function } }} auth
  * @param {import('./log.js').Logger} log
+ * @param {string} alg               the configured JWT_ALG
  * @returns {Promise<{ created: string[], altered: string[] }>}
  */
-export async function migrate(pool, options, auth, log) {
+export async function migrate(pool, options, auth, log, alg) {
   const client = await pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -31,6 +32,11 @@ export async function migrate(pool, options, auth, log) {
       // Lists the keys and creates the first one when there is none.
       const jwks = await auth.api.getJwks();
       log.info('signing keys ready', { keys: jwks.keys.map((k) => ({ kid: k.kid, alg: k.alg })) });
+      if (!jwks.keys.some((k) => k.alg === alg)) {
+        log.warn('no stored signing key uses JWT_ALG; tokens are signed with the newest existing key until it expires', {
+          configured_alg: alg,
+        });
+      }
       return { created, altered };
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);

@@ -53,6 +53,9 @@ export function createServer({ config, auth, pool, log }) {
     if (state.shuttingDown) res.setHeader('Connection', 'close');
     const path = (req.url ?? '/').split('?')[0];
     res.on('finish', () => {
+      // A keep-alive connection whose request finished during shutdown is closed now, so the
+      // server does not wait for the keep-alive timeout.
+      if (state.shuttingDown) setImmediate(() => server.closeIdleConnections());
       const fields = {
         request_id: requestId,
         method: req.method,

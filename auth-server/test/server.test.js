@@ -3,6 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import net from 'node:net';
 import pg from 'pg';
 import { freshDatabase, runToExit, signUp, startAuthServer } from './helpers.js';
 
@@ -182,4 +183,42 @@ test('health, readiness, unknown routes and SIGTERM', async (t) => {
   assert.equal(await s.stop(), 0);
   assert.ok(s.lines.some((l) => l.msg === 'stopped'));
   await assert.rejects(fetch(`${s.url}/healthz`));
+});
+
+test('changing JWT_ALG on a database with a live key keeps that key, with a warning', async (t) => {
+  const db = await freshDatabase(t);
+  const first = await startAuthServer(t, { DATABASE_URL: db });
+  const who = await signUp(first.url);
+  await first.stop();
+  const second = await startAuthServer(t, { DATABASE_URL: db, JWT_ALG: 'RS256' });
+  assert.ok(second.lines.some((l) => l.level === 'warn' && l.configured_alg === 'RS256'));
+  const { token } = await (
+    await fetch(`${second.url}/api/auth/token`, { headers: { authorization: `Bearer ${who.token}` } })
+  ).json();
+  assert.equal(decodeProtectedHeader(token).alg, 'EdDSA');
+});
+
+test('SIGTERM lets a request in flight finish, then exits 0', async (t) => {
+  const db = await freshDatabase(t);
+  const s = await startAuthServer(t, { DATABASE_URL: db });
+  const body = JSON.stringify({ email: 'inflight@example.com', password: 'in-flight-password', name: 'In Flight' });
+  // Send the headers and half the body, signal, then finish the body: the server must still answer.
+  const socket = net.connect(s.port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let response = '';
+  socket.on('data', (d) => (response += d));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(
+    `POST /api/auth/sign-up/email HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`,
+  );
+  await new Promise((r) => setTimeout(r, 300)); // let the server read the request head
+  s.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  await assert.rejects(fetch(`${s.url}/healthz`), 'no new connections once shutting down');
+  socket.write(body.slice(10));
+  await closed; // the server closes the connection once it has answered
+  assert.match(response, /^HTTP\/1\.1 200 /);
+  assert.match(response, /"email":"inflight@example.com"/);
+  assert.equal(await s.stop(), 0);
 });

@@ -100,12 +100,13 @@ describe('sign-up to stored history', () => {
         assert.equal(res.status, 404, res.text);
         assert.match(res.headers.get('content-type') ?? '', /application\/problem\+json/);
       }
-      const search = await api('GET', `/search?q=${encodeURIComponent(other)}`, me.jwt);
+      // Search: the same words find the caller's own messages and none of the other's.
+      const search = await api('GET', '/search?q=question', me.jwt);
       assert.equal(search.status, 200, search.text);
-      assert.ok(
-        JSON.stringify(search.body).includes(`from ${other}`) === false,
-        `${who}'s search finds nothing of ${other}'s`,
-      );
+      const found = JSON.stringify(search.body);
+      assert.ok(me.conversations.some((/** @type {string} */ id) => found.includes(id)), `${who} finds their own: ${found}`);
+      for (const id of users[other].conversations) assert.ok(!found.includes(id), `${who}'s search found ${other}'s`);
+      assert.ok(!found.includes(other), `${who}'s search finds nothing of ${other}'s`);
     }
     // The owner's data is untouched.
     for (const who of /** @type {const} */ (['alice', 'bob'])) {
