@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { API_BIN, freePort, query, ROOT, sleep, startProcess } from '../lib/stack.js';
+import { randomBytes } from 'node:crypto';
+import { ADMIN_URL, API_BIN, freePort, query, ROOT, sleep, startProcess } from '../lib/stack.js';
 
 const devDir = mkdtempSync(join(tmpdir(), 'chatplane-dev-e2e-'));
 
@@ -24,9 +25,11 @@ async function portOpen(port) {
 /**
  * Starts scripts/dev.sh and waits for its banner.
  * @param {{ auth: number, api: number, pg: number }} ports
+ * @param {Record<string, string>} [extraEnv]
  */
-async function startDev(ports) {
+async function startDev(ports, extraEnv = {}) {
   const proc = startProcess('make dev', 'bash', ['scripts/dev.sh'], {
+    ...extraEnv,
     DEV_DIR: devDir,
     AUTH_PORT: String(ports.auth),
     API_PORT: String(ports.api),
@@ -132,5 +135,30 @@ describe('make dev', () => {
     assert.equal(await current.stop('SIGINT', 60000), 0, current.output());
     current = undefined;
     assert.equal(postgresRunning(dataDir), false);
+  });
+
+  test('with DATABASE_URL it provisions least-privilege databases on that server instead', async () => {
+    const prefix = `e2e_dev_${randomBytes(4).toString('hex')}`;
+    const ports = { auth: await freePort(), api: await freePort(), pg: await freePort() };
+    try {
+      current = await startDev(ports, { DATABASE_URL: ADMIN_URL, DEV_DB_PREFIX: prefix });
+      assert.match(current.output(), /using the PostgreSQL server at/);
+      const session = runCurlSession(current.output());
+      assert.equal(session.status, 0, session.stderr);
+      assert.match(session.stdout, /"title":"My first conversation"/);
+      const { rows } = await query('SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1', [`${prefix}%`]);
+      assert.deepEqual(rows.map((r) => r.datname), [`${prefix}_api`, `${prefix}_auth`]);
+      const stored = await query('SELECT title FROM conversations', [], ADMIN_URL.replace(/\/[^/]*$/, `/${prefix}_api`));
+      assert.deepEqual(stored.rows, [{ title: 'My first conversation' }]);
+      assert.equal(await current.stop('SIGINT', 60000), 0, current.output());
+      current = undefined;
+      assert.equal(await portOpen(ports.auth), false);
+      assert.equal(await portOpen(ports.api), false);
+    } finally {
+      for (const suffix of ['auth', 'api']) {
+        await query(`DROP DATABASE IF EXISTS ${prefix}_${suffix} WITH (FORCE)`);
+        await query(`DROP ROLE IF EXISTS ${prefix}_${suffix}`);
+      }
+    }
   });
 });
