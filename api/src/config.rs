@@ -162,7 +162,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         {
             self.fail("DATABASE_URL", "must be a postgres:// URL");
         }
-        let max_connections = self.parsed("DATABASE_MAX_CONNECTIONS", 10u32, |v| (1..=200).contains(v));
+        let max_connections =
+            self.parsed("DATABASE_MAX_CONNECTIONS", 10u32, |v| (1..=200).contains(v));
         url.map(|url| DatabaseSettings {
             url: SecretString::from(url),
             max_connections,
@@ -250,9 +251,7 @@ impl Settings {
             default_page_size: r.parsed("DEFAULT_PAGE_SIZE", d.default_page_size, |v| {
                 (1..=1000).contains(v)
             }),
-            max_page_size: r.parsed("MAX_PAGE_SIZE", d.max_page_size, |v| {
-                (1..=1000).contains(v)
-            }),
+            max_page_size: r.parsed("MAX_PAGE_SIZE", d.max_page_size, |v| (1..=1000).contains(v)),
             max_token_bytes: d.max_token_bytes,
             max_search_chars: d.max_search_chars,
         };

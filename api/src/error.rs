@@ -105,9 +105,12 @@ impl ApiError {
                 "Unauthorized",
                 "a valid bearer token is required".into(),
             ),
-            ApiError::NotFound(what) => {
-                Problem::new(status, "not-found", "Not Found", format!("{what} not found"))
-            }
+            ApiError::NotFound(what) => Problem::new(
+                status,
+                "not-found",
+                "Not Found",
+                format!("{what} not found"),
+            ),
             ApiError::BadRequest(detail) => {
                 Problem::new(status, "bad-request", "Bad Request", detail.clone())
             }
@@ -284,7 +287,7 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
 
 fn clone_for_reply(e: &ApiError) -> ApiError {
     match e {
-        ApiError::Unauthorized(r) => ApiError::Unauthorized(r.clone()),
+        ApiError::Unauthorized(r) => ApiError::Unauthorized(*r),
         ApiError::NotFound(w) => ApiError::NotFound(w),
         ApiError::BadRequest(d) => ApiError::BadRequest(d.clone()),
         ApiError::Invalid { field, reason } => ApiError::Invalid {

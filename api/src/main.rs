@@ -12,7 +12,12 @@ const USAGE: &str = "usage: chatplane-api [serve | migrate]
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] | ["serve"] => serve(),
         ["migrate"] => run_migrate(),
         ["help" | "-h" | "--help"] => {
@@ -41,7 +46,10 @@ fn serve() -> ExitCode {
         }
     };
     // Before the runtime: the OTLP exporter's HTTP client must not be built inside it.
-    let _telemetry = match telemetry::init(settings.log_dir.as_deref(), settings.otlp_endpoint.as_deref()) {
+    let _telemetry = match telemetry::init(
+        settings.log_dir.as_deref(),
+        settings.otlp_endpoint.as_deref(),
+    ) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("chatplane-api: {e}");
@@ -73,7 +81,10 @@ fn run_migrate() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(migrate(&settings))) {
+    match runtime()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(migrate(&settings)))
+    {
         Ok(()) => {
             println!("migrations applied");
             ExitCode::SUCCESS

@@ -137,7 +137,13 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: no new connections; finishing requests in flight");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "grace period over; closing remaining connections"
+        );
     }
 }

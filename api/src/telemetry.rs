@@ -108,14 +108,16 @@ where
             stream: tagged.then_some("general"),
         })
         .with_writer(general)
-        .with_filter(filter::filter_fn(|m| !is_security(m)));
+        .with_filter(filter::filter_fn(|m| m.is_span() || !is_security(m)));
     let security_layer = tracing_subscriber::fmt::layer()
         .fmt_fields(JsonFields::new())
         .event_format(JsonLines {
             stream: tagged.then_some("security"),
         })
         .with_writer(security)
-        .with_filter(filter::filter_fn(is_security));
+        // Spans pass both filters: a layer only sees the span fields (request_id) of spans it
+        // was allowed to see.
+        .with_filter(filter::filter_fn(|m| m.is_span() || is_security(m)));
     general_layer.and_then(security_layer)
 }
 
@@ -160,9 +162,10 @@ pub fn init(
                 .map_err(|e| TelemetryError::LogDir(dir.display().to_string(), e))?;
             let (general, g1) =
                 tracing_appender::non_blocking(tracing_appender::rolling::never(dir, "api.log"));
-            let (security, g2) = tracing_appender::non_blocking(
-                tracing_appender::rolling::never(dir, "security.log"),
-            );
+            let (security, g2) = tracing_appender::non_blocking(tracing_appender::rolling::never(
+                dir,
+                "security.log",
+            ));
             writers.extend([g1, g2]);
             json_layers(general, security, false).boxed()
         }
@@ -183,7 +186,8 @@ pub fn init(
                         .build(),
                 )
                 .build();
-            let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("chatplane-api"));
+            let layer =
+                tracing_opentelemetry::layer().with_tracer(provider.tracer("chatplane-api"));
             (Some(layer), Some(provider))
         }
         None => (None, None),

@@ -229,7 +229,10 @@ mod tests {
 
     fn headers(auth: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_str(auth).expect("header"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(auth).expect("header"),
+        );
         h
     }
 

@@ -107,7 +107,9 @@ impl SessionVerifier {
             .map_err(|e| Unverified::Unavailable(format!("get-session request failed: {e}")))?;
         let status = res.status();
         if status.is_server_error() {
-            return Err(Unverified::Unavailable(format!("get-session answered {status}")));
+            return Err(Unverified::Unavailable(format!(
+                "get-session answered {status}"
+            )));
         }
         if !status.is_success() {
             return Ok((None, self.ttl));

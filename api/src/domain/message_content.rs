@@ -30,7 +30,10 @@ mod tests {
     #[test]
     fn content_keeps_markdown_but_not_blanks_or_nul() {
         let md = "| a | b |\n|---|---|\n| **1** | 2 |".to_string();
-        assert_eq!(MessageContent::parse(md.clone(), 100).expect("ok").as_ref(), md);
+        assert_eq!(
+            MessageContent::parse(md.clone(), 100).expect("ok").as_ref(),
+            md
+        );
         assert!(MessageContent::parse(" \n ".into(), 100).is_err());
         assert!(MessageContent::parse("a\u{0}".into(), 100).is_err());
         assert!(MessageContent::parse("é".repeat(101), 100).is_err());

@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn titles_from_queries_are_one_short_line() {
-        assert_eq!(Title::from_query("What is\nROS 2?", 200).as_ref(), "What is ROS 2?");
+        assert_eq!(
+            Title::from_query("What is\nROS 2?", 200).as_ref(),
+            "What is ROS 2?"
+        );
         let long = "word ".repeat(50);
         let t = Title::from_query(&long, 200);
         assert!(t.as_ref().chars().count() <= 80);

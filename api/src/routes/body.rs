@@ -9,9 +9,43 @@ use crate::error::ApiError;
 pub fn json<T: DeserializeOwned + Send>(
     limit: u64,
 ) -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(limit)
-        .and(warp::body::bytes())
-        .and_then(|bytes: bytes::Bytes| async move { parse(&bytes).map_err(warp::reject::custom) })
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |length: Option<u64>, body| async move {
+            read(length, body, limit)
+                .await
+                .and_then(|bytes| parse(&bytes))
+                .map_err(warp::reject::custom)
+        })
+}
+
+/// Reads the body, refusing it as soon as it is known to exceed `limit`: from the
+/// Content-Length when there is one, else while the chunks arrive.
+async fn read<S, B>(length: Option<u64>, body: S, limit: u64) -> Result<Vec<u8>, ApiError>
+where
+    S: futures::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures::StreamExt;
+    if length.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut out = Vec::with_capacity(length.unwrap_or(0) as usize);
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+        if out.len() as u64 + chunk.remaining() as u64 > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(out)
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -55,6 +89,9 @@ mod tests {
             Err(ApiError::Invalid { reason, .. }) => assert!(reason.contains("title"), "{reason}"),
             other => panic!("expected a 422, got {other:?}"),
         }
-        assert!(matches!(parse::<Body>(b"[1]"), Err(ApiError::Invalid { .. })));
+        assert!(matches!(
+            parse::<Body>(b"[1]"),
+            Err(ApiError::Invalid { .. })
+        ));
     }
 }

@@ -25,7 +25,9 @@ struct RenameConversation {
     title: String,
 }
 
-pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(
+    ctx: ApiContext,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let limit = ctx.limits.max_body_bytes;
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());

@@ -9,7 +9,9 @@ use warp::reply::Response;
 
 use crate::context::ApiContext;
 
-pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(
+    ctx: ApiContext,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::Reply::into_response(warp::reply::json(&json!({"status": "ok"}))));

@@ -27,7 +27,9 @@ struct AppendMessage {
     agent_type: Option<String>,
 }
 
-pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(
+    ctx: ApiContext,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let limit = ctx.limits.max_body_bytes;
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
@@ -86,8 +88,13 @@ async fn append(
             .map_err(|e| ApiError::invalid("content", e))?,
         sources: Sources::parse(body.sources).map_err(|e| ApiError::invalid("sources", e))?,
         agent_type: match body.agent_type {
-            Some(a) if a.len() > 32 || a.chars().any(|c| !c.is_ascii_alphanumeric() && c != '_') => {
-                return Err(ApiError::invalid("agent_type", "must be a short identifier"));
+            Some(a)
+                if a.len() > 32 || a.chars().any(|c| !c.is_ascii_alphanumeric() && c != '_') =>
+            {
+                return Err(ApiError::invalid(
+                    "agent_type",
+                    "must be a short identifier",
+                ));
             }
             other => other,
         },

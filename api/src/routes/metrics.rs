@@ -4,7 +4,9 @@ use warp::reply::Response;
 
 use crate::context::ApiContext;
 
-pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(
+    ctx: ApiContext,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::path!("metrics").and(warp::get()).map(move || {
         let mut res = match ctx.metrics.encode() {
             Ok(text) => Response::new(text.into()),

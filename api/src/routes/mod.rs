@@ -74,5 +74,6 @@ fn respond<T: warp::Reply>(result: Result<T, ApiError>) -> Response {
 
 /// Parses a conversation id from the path; a malformed one is a 400 with a reason.
 fn conversation_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest("conversation id must be a UUID".into()))
+    uuid::Uuid::parse_str(raw)
+        .map_err(|_| ApiError::BadRequest("conversation id must be a UUID".into()))
 }

@@ -53,8 +53,20 @@ fn json_body(schema: Value) -> Value {
 }
 
 pub fn document() -> Value {
-    let id = param("id", "path", "Conversation id", json!({"type": "string", "format": "uuid"}), true);
-    let limit = param("limit", "query", "Page size", json!({"type": "integer", "minimum": 1}), false);
+    let id = param(
+        "id",
+        "path",
+        "Conversation id",
+        json!({"type": "string", "format": "uuid"}),
+        true,
+    );
+    let limit = param(
+        "limit",
+        "query",
+        "Page size",
+        json!({"type": "integer", "minimum": 1}),
+        false,
+    );
     let next_link = json!({"Link": {"description": "RFC 8288 link to the next page (rel=\"next\")", "schema": {"type": "string"}}});
     let bad = [("400", "Malformed id, cursor or limit")];
     json!({

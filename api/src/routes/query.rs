@@ -7,5 +7,7 @@ use warp::Filter;
 pub type Query = HashMap<String, String>;
 
 pub fn params() -> impl Filter<Extract = (Query,), Error = std::convert::Infallible> + Clone {
-    warp::query::<Query>().or(warp::any().map(Query::new)).unify()
+    warp::query::<Query>()
+        .or(warp::any().map(Query::new))
+        .unify()
 }

@@ -11,7 +11,9 @@ use crate::context::ApiContext;
 use crate::error::{ApiError, db};
 use crate::store;
 
-pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(
+    ctx: ApiContext,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let auth = with_auth(ctx.auth.clone());
     warp::path!("search")
         .and(warp::get())

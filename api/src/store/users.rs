@@ -35,12 +35,10 @@ pub async fn upsert(db: &PgPool, user: &AuthUser) -> Result<(), sqlx::Error> {
 }
 
 pub async fn get(db: &PgPool, id: &UserId) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, email, name, image, created_at, updated_at FROM users WHERE id = $1",
-    )
-    .bind(id.as_ref())
-    .fetch_optional(db)
-    .await
+    sqlx::query_as("SELECT id, email, name, image, created_at, updated_at FROM users WHERE id = $1")
+        .bind(id.as_ref())
+        .fetch_optional(db)
+        .await
 }
 
 /// Erases the user's row and, by cascade, every conversation and message of theirs.

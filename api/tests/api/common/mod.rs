@@ -1,0 +1,571 @@
+//! The one test helper: `spawn_app()` starts the real application on a random port against a
+//! fresh PostgreSQL database and a real local auth endpoint (JWKS and get-session over HTTP),
+//! and returns a `TestApp` with a method per endpoint.
+
+#![allow(dead_code)]
+
+pub mod keys;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use chatplane_api::config::Settings;
+use chatplane_api::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use warp::Filter;
+
+pub use keys::{TestKey, TokenBuilder};
+
+pub const ISSUER: &str = "http://auth.chatplane.test";
+pub const AUDIENCE: &str = "http://auth.chatplane.test";
+pub const ALLOWED_ORIGIN: &str = "http://app.chatplane.test";
+
+/// Security-stream lines of the whole test binary, so a test can find the one its request made.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogBuffer {
+    pub fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// Tracing is global: set up once; the general stream prints only with `TEST_LOG` set.
+static SECURITY_LOG: LazyLock<LogBuffer> = LazyLock::new(|| {
+    use tracing_subscriber::layer::SubscriberExt;
+    let security = LogBuffer::default();
+    let filter = tracing_subscriber::EnvFilter::new("info,sqlx=warn");
+    let subscriber = tracing_subscriber::Registry::default().with(filter);
+    let result = if std::env::var("TEST_LOG").is_ok() {
+        tracing::subscriber::set_global_default(subscriber.with(
+            chatplane_api::telemetry::json_layers(std::io::stdout, security.clone(), true),
+        ))
+    } else {
+        tracing::subscriber::set_global_default(subscriber.with(
+            chatplane_api::telemetry::json_layers(std::io::sink, security.clone(), true),
+        ))
+    };
+    result.expect("tracing set up once");
+    security
+});
+
+/// A user of the test: a Better Auth-like random id and a profile.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+impl TestUser {
+    pub fn generate() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            email: format!("{}@example.test", &id[..12]),
+            name: format!("User {}", &id[..6]),
+            id,
+        }
+    }
+}
+
+/// The auth server as the API sees it: `/api/auth/jwks` (keys the test can rotate, a fetch
+/// counter, an outage switch) and `/api/auth/get-session` (session tokens the test issues).
+#[derive(Clone)]
+pub struct AuthEndpoint {
+    pub url: String,
+    jwks: Arc<Mutex<Vec<Value>>>,
+    sessions: Arc<Mutex<HashMap<String, TestUser>>>,
+    jwks_fetches: Arc<AtomicUsize>,
+    session_checks: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+impl AuthEndpoint {
+    pub async fn start(keys: &[&TestKey]) -> Self {
+        let jwks = Arc::new(Mutex::new(keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()));
+        let sessions: Arc<Mutex<HashMap<String, TestUser>>> = Arc::default();
+        let jwks_fetches = Arc::new(AtomicUsize::new(0));
+        let session_checks = Arc::new(AtomicUsize::new(0));
+        let down = Arc::new(AtomicBool::new(false));
+
+        let (j, f, d) = (jwks.clone(), jwks_fetches.clone(), down.clone());
+        let jwks_route = warp::path!("api" / "auth" / "jwks").map(move || {
+            f.fetch_add(1, Ordering::SeqCst);
+            if d.load(Ordering::SeqCst) {
+                return warp::reply::with_status(
+                    warp::reply::json(&json!({"error": "down"})),
+                    warp::http::StatusCode::SERVICE_UNAVAILABLE,
+                );
+            }
+            let keys = j.lock().expect("jwks lock").clone();
+            warp::reply::with_status(
+                warp::reply::json(&json!({ "keys": keys })),
+                warp::http::StatusCode::OK,
+            )
+        });
+        let (s, c) = (sessions.clone(), session_checks.clone());
+        let session_route = warp::path!("api" / "auth" / "get-session")
+            .and(warp::header::optional::<String>("authorization"))
+            .map(move |auth: Option<String>| {
+                c.fetch_add(1, Ordering::SeqCst);
+                let token = auth.as_deref().and_then(|a| a.strip_prefix("Bearer "));
+                let found = token.and_then(|t| s.lock().expect("sessions lock").get(t).cloned());
+                match found {
+                    Some(u) => warp::reply::json(&json!({
+                        "session": {"token": token, "userId": u.id,
+                                    "expiresAt": (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339()},
+                        "user": {"id": u.id, "email": u.email, "name": u.name, "image": null}
+                    })),
+                    None => warp::reply::json(&Value::Null),
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind auth endpoint");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(
+            warp::serve(jwks_route.or(session_route))
+                .incoming(listener)
+                .run(),
+        );
+        Self {
+            url,
+            jwks,
+            sessions,
+            jwks_fetches,
+            session_checks,
+            down,
+        }
+    }
+
+    pub fn set_keys(&self, keys: &[&TestKey]) {
+        *self.jwks.lock().expect("jwks lock") = keys.iter().map(|k| k.jwk()).collect();
+    }
+
+    pub fn set_raw_keys(&self, keys: Vec<Value>) {
+        *self.jwks.lock().expect("jwks lock") = keys;
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn jwks_fetches(&self) -> usize {
+        self.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    pub fn session_checks(&self) -> usize {
+        self.session_checks.load(Ordering::SeqCst)
+    }
+
+    /// Issues a Better Auth-style session token (`<token>.<signature>`) for `user`.
+    pub fn open_session(&self, user: &TestUser) -> String {
+        let token = format!(
+            "{}.{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(token.clone(), user.clone());
+        token
+    }
+
+    pub fn close_session(&self, token: &str) {
+        self.sessions.lock().expect("sessions lock").remove(token);
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: PgPool,
+    pub db_name: String,
+    pub client: reqwest::Client,
+    pub auth: AuthEndpoint,
+    pub key: Arc<TestKey>,
+    pub security_log: LogBuffer,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Options a test may change before the app starts.
+pub struct AppOptions {
+    pub key: Arc<TestKey>,
+    pub env: Vec<(&'static str, String)>,
+    /// Whether `spawn_app` waits for `/readyz` (false for tests of the not-ready state).
+    pub wait_ready: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            key: keys::ed25519(),
+            env: Vec::new(),
+            wait_ready: true,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, migrated database named for this test.
+pub async fn fresh_database() -> (String, String) {
+    let admin = admin_url();
+    let name = format!("chatplane_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    let create = format!(r#"CREATE DATABASE "{name}""#);
+    conn.execute(sqlx::AssertSqlSafe(create))
+        .await
+        .expect("create test database");
+    let url = match admin.rfind('/') {
+        Some(i) => format!("{}/{name}", &admin[..i]),
+        None => panic!("TEST_DATABASE_URL has no database part"),
+    };
+    (name, url)
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let security_log = SECURITY_LOG.clone();
+    let options_wait = options.wait_ready;
+    let auth = AuthEndpoint::start(&[&options.key]).await;
+    let (db_name, db_url) = fresh_database().await;
+    let mut env: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", db_url.clone()),
+        ("AUTH_URL", auth.url.clone()),
+        ("AUTH_ISSUER", ISSUER.into()),
+        ("AUTH_AUDIENCE", AUDIENCE.into()),
+        ("LISTEN_ADDR", "127.0.0.1:0".into()),
+        ("CORS_ALLOWED_ORIGINS", ALLOWED_ORIGIN.into()),
+        ("JWKS_MIN_REFETCH_SECS", "10".into()),
+        ("SHUTDOWN_GRACE_SECS", "5".into()),
+    ]);
+    for (k, v) in options.env {
+        env.insert(k, v);
+    }
+    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
+    chatplane_api::startup::migrate(&settings.database)
+        .await
+        .expect("migrate test database");
+    let app = Application::build(settings).await.expect("build app");
+    let port = app.port();
+    let db = app.context().db.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let test_app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        db_name,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        auth,
+        key: options.key,
+        security_log,
+        stop: Some(stop),
+        server: Some(server),
+    };
+    if options_wait {
+        test_app.wait_until_ready().await;
+    }
+    test_app
+}
+
+/// A response read whole: status, headers and body (JSON when it parses).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn request_id(&self) -> String {
+        self.header("x-request-id").unwrap_or_default().to_owned()
+    }
+
+    /// Asserts an RFC 9457 problem with this status.
+    pub fn assert_problem(&self, status: u16, context: &str) {
+        assert_eq!(self.status.as_u16(), status, "{context}: {}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{context}: content type"
+        );
+        assert_eq!(self.body["status"], status, "{context}: problem status");
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{context}: problem detail missing: {}",
+            self.text
+        );
+    }
+
+    /// The `rel="next"` target of the Link header, if any.
+    pub fn next_link(&self) -> Option<String> {
+        let link = self.header("link")?;
+        let start = link.find('<')? + 1;
+        let end = link.find('>')?;
+        link.contains("rel=\"next\"")
+            .then(|| link[start..end].to_owned())
+    }
+}
+
+pub enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Header(&'a str),
+}
+
+impl TestApp {
+    async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/readyz", self.address))
+                .send()
+                .await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the app never became ready");
+    }
+
+    pub fn token_for(&self, user: &TestUser) -> String {
+        TokenBuilder::new(&self.key, user).sign()
+    }
+
+    pub fn user_with_token(&self) -> (TestUser, String) {
+        let user = TestUser::generate();
+        let token = self.token_for(&user);
+        (user, token)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
+        match auth {
+            Auth::None => {}
+            Auth::Bearer(token) => req = req.bearer_auth(token),
+            Auth::Header(raw) => req = req.header("authorization", raw),
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        Self::read(res).await
+    }
+
+    pub async fn read(res: reqwest::Response) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn raw_body(&self, method: Method, path: &str, token: &str, body: Vec<u8>) -> Reply {
+        let res = self
+            .client
+            .request(method, format!("{}{}", self.address, path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        Self::read(res).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Auth::Bearer(token), None, &[])
+            .await
+    }
+
+    pub async fn get_me(&self, token: &str) -> Reply {
+        self.get("/users/me", token).await
+    }
+
+    pub async fn delete_me(&self, token: &str) -> Reply {
+        self.request(Method::DELETE, "/users/me", Auth::Bearer(token), None, &[])
+            .await
+    }
+
+    pub async fn create_conversation(&self, token: &str, title: Option<&str>) -> Reply {
+        let body = match title {
+            Some(t) => json!({ "title": t }),
+            None => json!({}),
+        };
+        self.request(
+            Method::POST,
+            "/conversations",
+            Auth::Bearer(token),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    /// Creates a conversation and returns its id.
+    pub async fn new_conversation(&self, token: &str, title: &str) -> String {
+        let r = self.create_conversation(token, Some(title)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn list_conversations(&self, token: &str, query: &str) -> Reply {
+        self.get(&format!("/conversations{query}"), token).await
+    }
+
+    pub async fn get_conversation(&self, token: &str, id: &str) -> Reply {
+        self.get(&format!("/conversations/{id}"), token).await
+    }
+
+    pub async fn rename_conversation(&self, token: &str, id: &str, title: Value) -> Reply {
+        self.request(
+            Method::PATCH,
+            &format!("/conversations/{id}"),
+            Auth::Bearer(token),
+            Some(json!({ "title": title })),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn delete_conversation(&self, token: &str, id: &str) -> Reply {
+        self.request(
+            Method::DELETE,
+            &format!("/conversations/{id}"),
+            Auth::Bearer(token),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn list_messages(&self, token: &str, id: &str, query: &str) -> Reply {
+        self.get(&format!("/conversations/{id}/messages{query}"), token)
+            .await
+    }
+
+    pub async fn append_message(&self, token: &str, id: &str, body: Value) -> Reply {
+        self.request(
+            Method::POST,
+            &format!("/conversations/{id}/messages"),
+            Auth::Bearer(token),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn search(&self, token: &str, q: &str) -> Reply {
+        let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        self.get(&format!("/search?q={q}"), token).await
+    }
+
+    /// Rows in the chat tables, to prove that a refused request wrote nothing.
+    pub async fn row_counts(&self) -> (i64, i64, i64) {
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM conversations),
+                    (SELECT count(*) FROM messages)",
+        )
+        .fetch_one(&self.db)
+        .await
+        .expect("row counts")
+    }
+
+    /// The security-log lines written while serving the request with this id.
+    pub fn security_events(&self, request_id: &str) -> Vec<Value> {
+        self.security_log
+            .lines()
+            .into_iter()
+            .filter(|l| l["request_id"] == request_id)
+            .collect()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}

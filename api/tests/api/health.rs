@@ -1,0 +1,162 @@
+//! Probes, metrics, the OpenAPI document, CORS, request ids and graceful stop.
+
+use reqwest::{Method, StatusCode};
+
+use crate::common::{ALLOWED_ORIGIN, AppOptions, Auth, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    let r = app
+        .request(Method::GET, "/healthz", Auth::None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .request(Method::GET, "/readyz", Auth::None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["jwks"], "ok");
+}
+
+#[tokio::test]
+async fn without_an_auth_server_the_app_is_not_ready_and_refuses_tokens_with_401() {
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let app = spawn_app_with(AppOptions {
+        env: vec![("AUTH_URL", url)],
+        wait_ready: false,
+        ..Default::default()
+    })
+    .await;
+    let r = app
+        .request(Method::GET, "/readyz", Auth::None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["jwks"], "not loaded");
+    let (_, token) = app.user_with_token();
+    app.get_me(&token)
+        .await
+        .assert_problem(401, "no keys loaded");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = spawn_app().await;
+    let (_, token) = app.user_with_token();
+    app.list_conversations(&token, "").await;
+    let text = app.metrics().await;
+    assert!(text.contains("chatplane_api_http_requests_total{route=\"/conversations\",method=\"GET\",status=\"200\"} 1"), "{text}");
+    assert!(text.contains("chatplane_api_http_request_duration_seconds_bucket"));
+    assert!(
+        text.contains("chatplane_api_jwks_refreshes_total{cause=\"scheduled\",outcome=\"ok\"}")
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let r = app
+        .request(Method::GET, "/openapi.json", Auth::None, None, &[])
+        .await;
+    assert_eq!(r.body["openapi"], "3.1.0");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/users/me",
+        "/conversations",
+        "/conversations/{id}",
+        "/conversations/{id}/messages",
+        "/search",
+    ] {
+        assert!(r.body["paths"][path].is_object(), "{path} missing");
+    }
+}
+
+#[tokio::test]
+async fn cors_allows_exactly_the_configured_origins() {
+    let app = spawn_app().await;
+    let preflight = async |origin: &'static str| {
+        app.request(
+            Method::OPTIONS,
+            "/conversations",
+            Auth::None,
+            None,
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "authorization, content-type",
+                ),
+            ],
+        )
+        .await
+    };
+    let ok = preflight(ALLOWED_ORIGIN).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(ok.header("access-control-max-age"), Some("600"));
+    let refused = preflight("http://evil.test").await;
+    refused.assert_problem(403, "foreign origin");
+    assert!(refused.header("access-control-allow-origin").is_none());
+
+    // A real request from the allowed origin gets the header, errors included.
+    let r = app
+        .request(
+            Method::GET,
+            "/users/me",
+            Auth::None,
+            None,
+            &[("origin", ALLOWED_ORIGIN)],
+        )
+        .await;
+    r.assert_problem(401, "no token, allowed origin");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let r = app
+        .request(Method::GET, "/healthz", Auth::None, None, &[])
+        .await;
+    assert_eq!(r.request_id().len(), 36);
+    let r = app
+        .request(
+            Method::GET,
+            "/healthz",
+            Auth::None,
+            None,
+            &[("x-request-id", "abc-123")],
+        )
+        .await;
+    assert_eq!(r.request_id(), "abc-123");
+    let r = app
+        .request(
+            Method::GET,
+            "/healthz",
+            Auth::None,
+            None,
+            &[("x-request-id", "bad id with spaces")],
+        )
+        .await;
+    assert_ne!(r.request_id(), "bad id with spaces");
+}
+
+#[tokio::test]
+async fn a_stopped_app_finishes_and_closes_its_port() {
+    let app = spawn_app().await;
+    let address = app.address.clone();
+    app.stop().await;
+    assert!(reqwest::get(format!("{address}/healthz")).await.is_err());
+}

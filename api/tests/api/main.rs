@@ -1,0 +1,10 @@
+//! All integration tests build into this one binary (one link step).
+
+mod auth;
+mod bad_input;
+mod cli;
+mod common;
+mod conversations;
+mod health;
+mod isolation;
+mod messages;
