@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import net from 'node:net';
 import pg from 'pg';
-import { freshDatabase, runToExit, signUp, startAuthServer } from './helpers.js';
+import { ADMIN_URL, freshDatabase, runToExit, signUp, startAuthServer } from './helpers.js';
 
 test('start-up without BETTER_AUTH_SECRET and BETTER_AUTH_URL fails naming both', async () => {
   const { code, stdout, stderr } = await runToExit({ DATABASE_URL: 'postgres://u@127.0.0.1:1/x' });
@@ -221,4 +221,23 @@ test('SIGTERM lets a request in flight finish, then exits 0', async (t) => {
   assert.match(response, /^HTTP\/1\.1 200 /);
   assert.match(response, /"email":"inflight@example.com"/);
   assert.equal(await s.stop(), 0);
+});
+
+test('readiness follows the database; liveness does not', async (t) => {
+  const db = await freshDatabase(t);
+  const s = await startAuthServer(t, { DATABASE_URL: db });
+  assert.equal((await fetch(`${s.url}/readyz`)).status, 200);
+  const name = new URL(db).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+  const ready = await fetch(`${s.url}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.deepEqual(await ready.json(), { status: 'database unreachable' });
+  assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+  assert.ok(s.child.exitCode === null, 'the server keeps running');
 });
