@@ -46,6 +46,16 @@ pub enum Phase {
     Degraded,
 }
 
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Progressing => "Progressing",
+            Self::Ready => "Ready",
+            Self::Degraded => "Degraded",
+        }
+    }
+}
+
 /// The condition types the operator sets: a closed set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConditionType {

@@ -1,3 +1,145 @@
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("chatplane-operator: not built yet")
+//! chatplane-operator: `run` (default) reconciles ChatDeployments; `render -f <file>` prints the
+//! manifests the operator would apply, without a cluster.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context as _;
+use chatplane_operator::{
+    context::{Settings, State},
+    controller, http,
+    leader::LeaseLock,
+    render,
+    resources::{Images, Inputs},
+    telemetry,
+};
+use clap::{Args, Parser, Subcommand};
+use kube::{Api, Client};
+
+#[derive(Parser)]
+#[command(name = "chatplane-operator", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    images: ImageArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Reconcile ChatDeployments in the cluster (the default).
+    Run(RunArgs),
+    /// Print the manifests for a ChatDeployment file, like `helm template`.
+    Render {
+        /// The ChatDeployment YAML file.
+        #[arg(short = 'f', long = "file")]
+        file: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ImageArgs {
+    /// Default image of the chat API.
+    #[arg(long, env = "CHATPLANE_API_IMAGE", global = true,
+          default_value = concat!("ghcr.io/chatplane/chatplane-api:", env!("CARGO_PKG_VERSION")))]
+    api_image: String,
+    /// Default image of the Better Auth server.
+    #[arg(long, env = "CHATPLANE_AUTH_IMAGE", global = true,
+          default_value = concat!("ghcr.io/chatplane/chatplane-auth:", env!("CARGO_PKG_VERSION")))]
+    auth_image: String,
+    /// Default image of the managed PostgreSQL.
+    #[arg(
+        long,
+        env = "CHATPLANE_POSTGRES_IMAGE",
+        global = true,
+        default_value = "docker.io/library/postgres:17.6"
+    )]
+    postgres_image: String,
+    /// OTLP/HTTP endpoint for the operator's traces, also handed to the API pods.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    otlp_endpoint: Option<String>,
+}
+
+#[derive(Args, Clone, Default)]
+struct RunArgs {
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8081")]
+    metrics_addr: Option<SocketAddr>,
+    /// This replica's name: the Lease holder identity and the events' reporter.
+    #[arg(long, env = "POD_NAME", default_value = "chatplane-operator")]
+    identity: Option<String>,
+    /// Namespace of the leader-election Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "chatplane-system")]
+    lease_namespace: Option<String>,
+    /// Run without leader election (a single replica only).
+    #[arg(long, env = "DISABLE_LEADER_ELECTION")]
+    disable_leader_election: bool,
+}
+
+fn images(args: &ImageArgs) -> Images {
+    Images {
+        api: args.api_image.clone(),
+        auth: args.auth_image.clone(),
+        postgres: args.postgres_image.clone(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+        Command::Render { file } => {
+            let inputs = Inputs {
+                images: images(&cli.images),
+                corpus_version: None,
+                otlp_endpoint: cli.images.otlp_endpoint,
+            };
+            print!("{}", render::render_file(&file, &inputs)?);
+            Ok(())
+        }
+        Command::Run(args) => run(cli.images, args).await,
+    }
+}
+
+async fn run(image_args: ImageArgs, args: RunArgs) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init(image_args.otlp_endpoint.as_deref())?;
+    let identity = args
+        .identity
+        .unwrap_or_else(|| "chatplane-operator".to_owned());
+    let settings = Settings {
+        images: images(&image_args),
+        otlp_endpoint: image_args.otlp_endpoint.clone(),
+        identity: identity.clone(),
+    };
+    let state = State::new(settings);
+    let client = Client::try_default()
+        .await
+        .context("no Kubernetes configuration (KUBECONFIG or in-cluster)")?;
+    let addr = args
+        .metrics_addr
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8081)));
+    let server = tokio::spawn(http::serve(addr, state.clone()));
+    let ctx = state.to_context(client.clone());
+
+    let result = if args.disable_leader_election {
+        state.readiness.set(true);
+        controller::run(client, ctx).await
+    } else {
+        let namespace = args
+            .lease_namespace
+            .unwrap_or_else(|| "chatplane-system".to_owned());
+        let lock = LeaseLock {
+            api: Api::namespaced(client.clone(), &namespace),
+            name: "chatplane-operator-leader".to_owned(),
+            identity,
+            duration: Duration::from_secs(15),
+        };
+        state.readiness.set(true);
+        lock.acquire().await?;
+        tokio::select! {
+            result = controller::run(client, ctx) => result,
+            lost = lock.hold() => Err(lost),
+        }
+    };
+    server.abort();
+    result.context("the controller stopped with an error")
 }

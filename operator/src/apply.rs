@@ -1,0 +1,73 @@
+//! Writes to the API server: server-side apply for every owned object under one field manager,
+//! and create-only for generated Secrets.
+
+use std::fmt::Debug;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Resource,
+    api::{Patch, PatchParams, PostParams},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{Error, Result, context::FIELD_MANAGER};
+
+/// Server-side apply with `force`: the operator owns these fields, and another manager's edit of
+/// them is reverted rather than left to conflict. Returns the object as stored (with status).
+pub async fn apply<K>(api: &Api<K>, object: &K) -> Result<K>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let name = object
+        .meta()
+        .name
+        .as_deref()
+        .ok_or(Error::MissingObjectKey("metadata.name"))?;
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(Error::KubeError)
+}
+
+/// Creates the Secret unless one of that name exists; an existing one is never read into,
+/// replaced or patched. Returns whether it was created.
+pub async fn create_if_missing(api: &Api<Secret>, secret: &Secret) -> Result<bool> {
+    let name = secret
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(Error::MissingObjectKey("metadata.name"))?;
+    if api
+        .get_metadata_opt(name)
+        .await
+        .map_err(Error::KubeError)?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..Default::default()
+    };
+    match api.create(&params, secret).await {
+        Ok(_) => Ok(true),
+        // Another replica (or a previous, interrupted reconcile) created it meanwhile: keep it.
+        Err(kube::Error::Api(status)) if status.is_conflict() => Ok(false),
+        Err(e) => Err(Error::KubeError(e)),
+    }
+}
+
+/// Deletes by name; absent is fine.
+pub async fn delete_if_present<K>(api: &Api<K>, name: &str) -> Result<bool>
+where
+    K: Resource + DeserializeOwned + Clone + Debug,
+{
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+        Err(e) => Err(Error::KubeError(e)),
+    }
+}

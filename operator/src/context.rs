@@ -1,0 +1,126 @@
+//! The state shared by every reconcile and the HTTP server. No globals: it travels in `Arc`s.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use kube::{
+    Client,
+    runtime::events::{Recorder, Reporter},
+};
+
+use crate::{metrics::Metrics, resources::Images};
+
+/// The one field manager of every server-side apply and create (DESIGN §6).
+pub const FIELD_MANAGER: &str = "chatplane-operator";
+
+/// Operator settings that reach the desired state.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub images: Images,
+    pub otlp_endpoint: Option<String>,
+    /// This replica's name (the pod name): the Lease holder and the events' reporting instance.
+    pub identity: String,
+}
+
+/// Per-object retry delays after failures: doubling from `base` up to `max`, reset on success.
+#[derive(Debug)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Records one more failure of `key` and returns how long to wait before the next try.
+    pub fn next_delay(&self, key: &str) -> Duration {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = failures.entry(key.to_owned()).or_insert(0);
+        let delay = self
+            .base
+            .saturating_mul(2u32.saturating_pow(*count))
+            .min(self.max);
+        *count = count.saturating_add(1);
+        delay
+    }
+
+    pub fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(key);
+    }
+}
+
+/// What `/readyz` reports: the controller is running and, when elected, leading.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    ready: AtomicBool,
+}
+
+impl Readiness {
+    pub fn set(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// Lives as long as the process; the HTTP server and each controller share it.
+#[derive(Clone)]
+pub struct State {
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+    pub settings: Settings,
+}
+
+impl State {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            metrics: Arc::default(),
+            readiness: Arc::default(),
+            settings,
+        }
+    }
+
+    pub fn to_context(&self, client: Client) -> Arc<Context> {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: Some(self.settings.identity.clone()),
+        };
+        Arc::new(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics: self.metrics.clone(),
+            settings: self.settings.clone(),
+            backoff: Backoff::new(Duration::from_secs(5), Duration::from_secs(300)),
+        })
+    }
+}
+
+/// Handed to every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub settings: Settings,
+    pub backoff: Backoff,
+}

@@ -1,0 +1,57 @@
+//! The kube-runtime Controller: ChatDeployments plus every kind they own, so a change to (or the
+//! deletion of) a child re-triggers its parent.
+
+use std::sync::Arc;
+
+use chatplane_crds::ChatDeployment;
+use futures::StreamExt;
+use k8s_openapi::api::{
+    apps::v1::{Deployment, StatefulSet},
+    core::v1::{ConfigMap, Service},
+    networking::v1::{Ingress, NetworkPolicy},
+};
+use kube::{
+    Api, Client,
+    api::ListParams,
+    runtime::{Controller, watcher},
+};
+use tracing::{error, info, warn};
+
+use crate::{
+    Error, Result,
+    context::Context,
+    reconcile::{error_policy, reconcile},
+    resources::labels::{MANAGED_BY, MANAGED_BY_LABEL},
+};
+
+/// Fails fast, with the fix, when the CRD is missing; otherwise runs until SIGTERM/SIGINT.
+pub async fn run(client: Client, ctx: Arc<Context>) -> Result<()> {
+    let chat_deployments = Api::<ChatDeployment>::all(client.clone());
+    if let Err(e) = chat_deployments.list(&ListParams::default().limit(1)).await {
+        error!(
+            "ChatDeployments cannot be listed ({e}). Is the CRD installed? \
+             kubectl apply -f crds/chatplane.dev_chatdeployments.yaml"
+        );
+        return Err(Error::KubeError(e));
+    }
+    // Only our children: the metadata watches stay small in clusters with many Deployments.
+    let owned = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    info!("starting the ChatDeployment controller");
+    Controller::new(chat_deployments, watcher::Config::default().any_semantic())
+        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+        .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
+        .owns(Api::<Service>::all(client.clone()), owned.clone())
+        .owns(Api::<ConfigMap>::all(client.clone()), owned.clone())
+        .owns(Api::<NetworkPolicy>::all(client.clone()), owned.clone())
+        .owns(Api::<Ingress>::all(client), owned)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!(error = %e, "controller event");
+            }
+        })
+        .await;
+    info!("controller stopped");
+    Ok(())
+}

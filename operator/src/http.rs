@@ -1,0 +1,91 @@
+//! The operator's own HTTP endpoints on 8081: `/healthz` (the process serves), `/readyz` (the
+//! leader election loop runs: a standby replica is ready too, or rollouts would stall), `/metrics`.
+
+use std::net::SocketAddr;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::{body::Bytes, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use crate::{
+    context::{Readiness, State},
+    metrics::{Metrics, encode},
+};
+
+/// Answers one request; no I/O, so it is tested directly.
+pub fn respond(
+    method: &Method,
+    path: &str,
+    readiness: &Readiness,
+    metrics: &Metrics,
+) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, content_type: &str, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        if let Ok(value) = content_type.parse() {
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, value);
+        }
+        response
+    };
+    if method != Method::GET {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed\n".to_owned(),
+        );
+    }
+    match path {
+        "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/readyz" if readiness.get() => reply(StatusCode::OK, "text/plain", "ready\n".to_owned()),
+        "/readyz" => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready\n".to_owned(),
+        ),
+        "/metrics" => match encode(metrics) {
+            Ok(text) => reply(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                text,
+            ),
+            Err(_) => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                "encoding failed\n".to_owned(),
+            ),
+        },
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_owned(),
+        ),
+    }
+}
+
+/// Serves until the process ends.
+pub async fn serve(addr: SocketAddr, state: State) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let readiness = state.readiness.clone();
+        let metrics = state.metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                let response =
+                    respond(request.method(), request.uri().path(), &readiness, &metrics);
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                warn!(%error, "health/metrics connection failed");
+            }
+        });
+    }
+}

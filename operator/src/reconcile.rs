@@ -1,0 +1,403 @@
+//! `reconcile` (a thin wrapper: span, timer, finalizer), the two branches it dispatches to
+//! (`apply_spec`, `cleanup`), and `error_policy`.
+
+use std::{sync::Arc, time::Duration};
+
+use chatplane_crds::{ChatDeployment, DeletionPolicy, Phase, Reason, SecretKeyRef};
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, StatefulSet},
+        core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service},
+        networking::v1::{Ingress, NetworkPolicy},
+    },
+    apimachinery::pkg::apis::meta::v1::Time,
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType},
+        finalizer::{self, finalizer},
+    },
+};
+use tracing::{info, instrument, warn};
+
+use crate::{
+    Error, Result,
+    apply::{apply, create_if_missing, delete_if_present},
+    context::{Context, FIELD_MANAGER},
+    resources::{GeneratedValues, Inputs, Names, data_claim_name_for, desired},
+    status::{Observed, degraded_status, observed_status},
+};
+
+/// Held while the ChatDeployment exists, so deletion waits for `cleanup` (volume and Secrets).
+pub const FINALIZER: &str = "chatplane.dev/cleanup";
+/// Steady state: look again now and then even without a watch event.
+const REQUEUE_READY: Duration = Duration::from_secs(300);
+/// Rolling out: watch events of the owned workloads usually come first.
+const REQUEUE_PROGRESSING: Duration = Duration::from_secs(30);
+
+#[instrument(skip(cd, ctx), fields(name = %cd.name_any(), namespace = cd.namespace().unwrap_or_default()))]
+pub async fn reconcile(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action> {
+    let mut measurer = ctx.metrics.reconcile.count_and_measure();
+    let key = backoff_key(&cd);
+    let result = dispatch(cd, ctx.clone()).await;
+    match &result {
+        Ok(_) => ctx.backoff.reset(&key),
+        Err(error) => measurer.failed(error),
+    }
+    result
+}
+
+async fn dispatch(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = cd
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let api: Api<ChatDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, cd, |event| async {
+        match event {
+            finalizer::Event::Apply(cd) => apply_spec(cd, ctx.clone()).await,
+            finalizer::Event::Cleanup(cd) => cleanup(cd, ctx.clone()).await,
+        }
+    })
+    .await
+    // Unwrap our own errors so the metric label names the cause, not the finalizer helper.
+    .map_err(|error| match error {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => Error::FinalizerError(Box::new(other)),
+    })
+}
+
+/// Logs, counts the failure by cause, and retries with a per-object exponential backoff, so a
+/// missing Secret is neither a hot loop nor forgotten.
+pub fn error_policy(cd: Arc<ChatDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoff.next_delay(&backoff_key(&cd));
+    warn!(name = %cd.name_any(), %error, retry_in_secs = delay.as_secs(), "reconcile failed");
+    ctx.metrics.reconcile.set_failure(error);
+    Action::requeue(delay)
+}
+
+fn backoff_key(cd: &ChatDeployment) -> String {
+    format!("{}/{}", cd.namespace().unwrap_or_default(), cd.name_any())
+}
+
+/// What the references in the spec resolved to.
+struct References {
+    corpus_version: Option<String>,
+}
+
+async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = cd
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let names = Names::new(&cd.name_any(), &namespace);
+    let client = ctx.client.clone();
+    let now = Time(Timestamp::now());
+
+    let references = match check_references(&cd, &ctx, &namespace).await {
+        Ok(references) => references,
+        Err(Error::Degraded { reason, message }) => {
+            return degrade(&cd, &ctx, reason, message, &now).await;
+        }
+        Err(error) => return Err(error),
+    };
+    let inputs = Inputs {
+        images: ctx.settings.images.clone(),
+        corpus_version: references.corpus_version,
+        otlp_endpoint: ctx.settings.otlp_endpoint.clone(),
+    };
+    let desired = match desired(&cd, &inputs, &GeneratedValues::random()) {
+        Ok(desired) => desired,
+        Err(Error::InvalidSpec(message)) => {
+            return degrade(&cd, &ctx, Reason::InvalidSpec, message, &now).await;
+        }
+        Err(error) => return Err(error),
+    };
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    for secret in &desired.generated_secrets {
+        if create_if_missing(&secrets, secret).await? {
+            info!(
+                secret = secret.metadata.name.as_deref().unwrap_or_default(),
+                "generated secret created"
+            );
+        }
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    for object in &desired.config_maps {
+        apply(&config_maps, object).await?;
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
+    for object in &desired.services {
+        apply(&services, object).await?;
+    }
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
+    let mut postgres = None;
+    for object in &desired.stateful_sets {
+        postgres = Some(apply(&stateful_sets, object).await?);
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    let (mut auth, mut api) = (None, None);
+    for object in &desired.deployments {
+        let applied = apply(&deployments, object).await?;
+        if applied.metadata.name.as_deref() == Some(names.auth().as_str()) {
+            auth = Some(applied);
+        } else {
+            api = Some(applied);
+        }
+    }
+    let network_policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &namespace);
+    for object in &desired.network_policies {
+        apply(&network_policies, object).await?;
+    }
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &namespace);
+    for object in &desired.ingresses {
+        apply(&ingresses, object).await?;
+    }
+
+    let observed = Observed {
+        postgres: postgres.as_ref(),
+        auth: auth.as_ref(),
+        api: api.as_ref(),
+    };
+    let status = observed_status(&cd, &names, observed, &now);
+    let phase = status.phase;
+    patch_status_if_changed(&cd, &ctx, status).await?;
+    Ok(Action::requeue(if phase == Some(Phase::Ready) {
+        REQUEUE_READY
+    } else {
+        REQUEUE_PROGRESSING
+    }))
+}
+
+/// Records why the spec cannot be applied, then fails so `error_policy` backs off.
+async fn degrade(
+    cd: &ChatDeployment,
+    ctx: &Context,
+    reason: Reason,
+    message: String,
+    now: &Time,
+) -> Result<Action> {
+    let status = degraded_status(cd, reason, &message, now);
+    patch_status_if_changed(cd, ctx, status).await?;
+    Err(Error::Degraded { reason, message })
+}
+
+/// Server-side applies the status subresource, only when it differs from the stored one, and
+/// publishes an Event when the phase or the Degraded reason changes.
+async fn patch_status_if_changed(
+    cd: &ChatDeployment,
+    ctx: &Context,
+    status: chatplane_crds::ChatDeploymentStatus,
+) -> Result<()> {
+    let previous = cd.status.clone().unwrap_or_default();
+    if previous == status {
+        return Ok(());
+    }
+    let namespace = cd
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let api: Api<ChatDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let body = serde_json::json!({
+        "apiVersion": "chatplane.dev/v1alpha1",
+        "kind": "ChatDeployment",
+        "status": status,
+    });
+    api.patch_status(
+        &cd.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(Error::KubeError)?;
+    let degraded_reason = |s: &chatplane_crds::ChatDeploymentStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded" && c.status == "True")
+            .map(|c| c.reason.clone())
+    };
+    if previous.phase != status.phase || degraded_reason(&previous) != degraded_reason(&status) {
+        publish_transition(cd, ctx, &status).await;
+    }
+    Ok(())
+}
+
+async fn publish_transition(
+    cd: &ChatDeployment,
+    ctx: &Context,
+    status: &chatplane_crds::ChatDeploymentStatus,
+) {
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded" && c.status == "True");
+    let (type_, reason, note) = match (status.phase, degraded) {
+        (Some(Phase::Degraded), Some(c)) => {
+            (EventType::Warning, c.reason.clone(), c.message.clone())
+        }
+        (phase, _) => (
+            EventType::Normal,
+            phase.map_or("Unknown", Phase::as_str).to_owned(),
+            ready.map(|c| c.message.clone()).unwrap_or_default(),
+        ),
+    };
+    let event = Event {
+        type_,
+        reason,
+        note: Some(note),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    // Events are best effort: a failure to publish one must not fail the reconcile.
+    if let Err(error) = ctx.recorder.publish(&event, &cd.object_ref(&())).await {
+        warn!(%error, "publishing an event failed");
+    }
+}
+
+/// Resolves every Secret and ConfigMap the spec names; a missing one degrades the resource with
+/// a reason the user can act on.
+async fn check_references(
+    cd: &ChatDeployment,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<References> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let spec = &cd.spec;
+    let mut refs: Vec<(&str, &SecretKeyRef)> = Vec::new();
+    if let Some(r) = &spec.auth.secret_ref {
+        refs.push(("spec.auth.secretRef", r));
+    }
+    if let Some(external) = &spec.database.external {
+        refs.push((
+            "spec.database.external.apiUrlSecretRef",
+            &external.api_url_secret_ref,
+        ));
+        refs.push((
+            "spec.database.external.authUrlSecretRef",
+            &external.auth_url_secret_ref,
+        ));
+    }
+    if let Some(r) = spec
+        .rag
+        .llm
+        .as_ref()
+        .and_then(|l| l.api_key_secret_ref.as_ref())
+    {
+        refs.push(("spec.rag.llm.apiKeySecretRef", r));
+    }
+    for (field, reference) in refs {
+        let Some(secret) = secrets
+            .get_opt(&reference.name)
+            .await
+            .map_err(Error::KubeError)?
+        else {
+            return Err(Error::Degraded {
+                reason: Reason::SecretNotFound,
+                message: format!(
+                    "Secret {:?} named by {field} does not exist in namespace {namespace:?}; create it or fix the reference.",
+                    reference.name
+                ),
+            });
+        };
+        let has_key = secret
+            .data
+            .as_ref()
+            .is_some_and(|d| d.contains_key(&reference.key))
+            || secret
+                .string_data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(&reference.key));
+        if !has_key {
+            return Err(Error::Degraded {
+                reason: Reason::SecretKeyMissing,
+                message: format!(
+                    "Secret {:?} named by {field} has no key {:?}; add it or fix the reference.",
+                    reference.name, reference.key
+                ),
+            });
+        }
+    }
+    let corpus_version = match &spec.rag.corpus {
+        Some(corpus) => {
+            let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+            let name = &corpus.config_map_ref.name;
+            let Some(found) = config_maps
+                .get_metadata_opt(name)
+                .await
+                .map_err(Error::KubeError)?
+            else {
+                return Err(Error::Degraded {
+                    reason: Reason::ConfigMapNotFound,
+                    message: format!(
+                        "ConfigMap {name:?} named by spec.rag.corpus.configMapRef does not exist in namespace {namespace:?}; create it or fix the reference."
+                    ),
+                });
+            };
+            found.metadata.resource_version
+        }
+        None => None,
+    };
+    Ok(References { corpus_version })
+}
+
+/// Runs while the ChatDeployment is being deleted. Owner references take the workloads away;
+/// this decides the fate of the data: kept unless `deletionPolicy: Delete`.
+async fn cleanup(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = cd
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let names = Names::new(&cd.name_any(), &namespace);
+    let claim = data_claim_name_for(&names);
+    let delete = cd
+        .spec
+        .database
+        .managed
+        .as_ref()
+        .is_some_and(|m| m.deletion_policy == DeletionPolicy::Delete);
+    let (reason, note) = if delete {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+        delete_if_present(&secrets, &names.database_secret()).await?;
+        if cd.spec.auth.secret_ref.is_none() {
+            delete_if_present(&secrets, &names.auth_secret()).await?;
+        }
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &namespace);
+        delete_if_present(&claims, &claim).await?;
+        (
+            "DataDeleted",
+            format!(
+                "deletionPolicy Delete: deleted PersistentVolumeClaim {claim} and the generated Secrets."
+            ),
+        )
+    } else {
+        (
+            "DataRetained",
+            format!(
+                "Kept the generated Secrets{}; re-create a ChatDeployment named {:?} to reuse them.",
+                if cd.spec.database.managed.is_some() {
+                    format!(" and PersistentVolumeClaim {claim}")
+                } else {
+                    String::new()
+                },
+                names.instance
+            ),
+        )
+    };
+    let event = Event {
+        type_: EventType::Normal,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Delete".to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &cd.object_ref(&())).await {
+        warn!(%error, "publishing an event failed");
+    }
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

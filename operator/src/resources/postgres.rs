@@ -1,0 +1,234 @@
+//! The managed PostgreSQL: an init script, a StatefulSet with a volume claim template, and a
+//! headless plus a normal Service.
+
+use std::collections::BTreeMap;
+
+use chatplane_crds::{DeletionPolicy, ManagedDatabase, ResourceSpec};
+use k8s_openapi::{
+    api::{
+        apps::v1::{StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec},
+        core::v1::{
+            ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PersistentVolumeClaim,
+            PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec,
+            Volume, VolumeResourceRequirements,
+        },
+    },
+    apimachinery::pkg::{
+        api::resource::Quantity, apis::meta::v1::ObjectMeta, util::intstr::IntOrString,
+    },
+};
+
+use super::{
+    Scope,
+    config_hash::config_hash,
+    labels::{CONFIG_HASH_ANNOTATION, Component, labels, selector, selector_labels},
+    names::{API_DATABASE, AUTH_DATABASE, POSTGRES_PORT},
+    pod::{
+        amounts, container_security_context, env, env_from_secret, exec_probe, mount,
+        pod_security_context, resources, scratch_volume,
+    },
+    secrets::{API_PASSWORD_KEY, AUTH_PASSWORD_KEY, POSTGRES_PASSWORD_KEY},
+};
+
+/// The uid of the `postgres` user in the official Debian-based image.
+const POSTGRES_UID: i64 = 999;
+const DATA_DIR: &str = "/var/lib/postgresql/data";
+const INIT_SCRIPT_KEY: &str = "10-chatplane-databases.sh";
+
+/// Runs once, on an empty data directory (the image's docker-entrypoint-initdb.d contract): two
+/// roles, two databases, each database owned by its role and closed to PUBLIC, so the API's role
+/// cannot connect to Better Auth's database and the other way round (DESIGN §4).
+fn init_script() -> String {
+    format!(
+        r#"#!/bin/sh
+set -eu
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+  -v auth_password="$AUTH_DB_PASSWORD" -v api_password="$API_DB_PASSWORD" <<'SQL'
+CREATE ROLE {AUTH_DATABASE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'auth_password';
+CREATE ROLE {API_DATABASE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'api_password';
+CREATE DATABASE {AUTH_DATABASE} OWNER {AUTH_DATABASE};
+CREATE DATABASE {API_DATABASE} OWNER {API_DATABASE};
+REVOKE ALL ON DATABASE {AUTH_DATABASE} FROM PUBLIC;
+REVOKE ALL ON DATABASE {API_DATABASE} FROM PUBLIC;
+SQL
+"#
+    )
+}
+
+pub fn init_config_map(scope: &Scope) -> ConfigMap {
+    ConfigMap {
+        metadata: scope.meta(scope.names.postgres_init(), Component::Postgres),
+        data: Some(BTreeMap::from([(
+            INIT_SCRIPT_KEY.to_owned(),
+            init_script(),
+        )])),
+        ..Default::default()
+    }
+}
+
+pub fn headless_service(scope: &Scope) -> Service {
+    Service {
+        metadata: scope.meta(scope.names.postgres_headless(), Component::Postgres),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".to_owned()),
+            selector: Some(selector_labels(&scope.names.instance, Component::Postgres)),
+            ports: Some(vec![postgres_port()]),
+            publish_not_ready_addresses: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn service(scope: &Scope) -> Service {
+    Service {
+        metadata: scope.meta(scope.names.postgres(), Component::Postgres),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(selector_labels(&scope.names.instance, Component::Postgres)),
+            ports: Some(vec![postgres_port()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn postgres_port() -> ServicePort {
+    ServicePort {
+        name: Some("postgres".to_owned()),
+        port: POSTGRES_PORT,
+        target_port: Some(IntOrString::String("postgres".to_owned())),
+        protocol: Some("TCP".to_owned()),
+        ..Default::default()
+    }
+}
+
+pub fn stateful_set(scope: &Scope, db: &ManagedDatabase) -> StatefulSet {
+    let names = &scope.names;
+    let secret = names.database_secret();
+    let defaults = ResourceSpec {
+        requests: amounts("250m", "256Mi"),
+        limits: amounts("1", "1Gi"),
+    };
+    let ready = [
+        "pg_isready",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "5432",
+        "--username",
+        "postgres",
+    ];
+    let container = Container {
+        name: "postgres".to_owned(),
+        image: Some(
+            db.image
+                .clone()
+                .unwrap_or_else(|| scope.inputs.images.postgres.clone()),
+        ),
+        ports: Some(vec![ContainerPort {
+            name: Some("postgres".to_owned()),
+            container_port: POSTGRES_PORT,
+            protocol: Some("TCP".to_owned()),
+            ..Default::default()
+        }]),
+        env: Some(vec![
+            env("POSTGRES_USER", "postgres"),
+            env_from_secret("POSTGRES_PASSWORD", &secret, POSTGRES_PASSWORD_KEY),
+            env_from_secret("AUTH_DB_PASSWORD", &secret, AUTH_PASSWORD_KEY),
+            env_from_secret("API_DB_PASSWORD", &secret, API_PASSWORD_KEY),
+            // A subdirectory: a fresh volume's lost+found would make initdb refuse the mount point.
+            env("PGDATA", format!("{DATA_DIR}/pgdata")),
+        ]),
+        volume_mounts: Some(vec![
+            mount("data", DATA_DIR, false),
+            mount("init", "/docker-entrypoint-initdb.d", true),
+            mount("run", "/var/run/postgresql", false),
+            mount("tmp", "/tmp", false),
+        ]),
+        startup_probe: Some(exec_probe(&ready, 5, 60)),
+        readiness_probe: Some(exec_probe(&ready, 10, 3)),
+        liveness_probe: Some(exec_probe(&ready, 10, 6)),
+        resources: Some(resources(db.resources.as_ref(), &defaults)),
+        security_context: Some(container_security_context()),
+        ..Default::default()
+    };
+    let hash = config_hash([
+        init_script().as_str(),
+        &serde_json::to_string(&container.env).unwrap_or_default(),
+    ]);
+    let pod_labels = labels(&names.instance, Component::Postgres);
+    let retention = match db.deletion_policy {
+        DeletionPolicy::Retain => "Retain",
+        DeletionPolicy::Delete => "Delete",
+    };
+    StatefulSet {
+        metadata: scope.meta(names.postgres(), Component::Postgres),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(1),
+            service_name: Some(names.postgres_headless()),
+            selector: selector(&names.instance, Component::Postgres),
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some(retention.to_owned()),
+                    when_scaled: Some("Retain".to_owned()),
+                },
+            ),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels.clone()),
+                    annotations: Some(BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), hash)])),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(pod_security_context(POSTGRES_UID)),
+                    termination_grace_period_seconds: Some(60),
+                    containers: vec![container],
+                    volumes: Some(vec![
+                        Volume {
+                            name: "init".to_owned(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: names.postgres_init(),
+                                default_mode: Some(0o555),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                        scratch_volume("run"),
+                        scratch_volume("tmp"),
+                    ]),
+                    ..Default::default()
+                }),
+            },
+            volume_claim_templates: Some(vec![PersistentVolumeClaim {
+                metadata: ObjectMeta {
+                    name: Some("data".to_owned()),
+                    labels: Some(pod_labels),
+                    ..Default::default()
+                },
+                spec: Some(PersistentVolumeClaimSpec {
+                    access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+                    storage_class_name: db.storage.storage_class_name.clone(),
+                    resources: Some(VolumeResourceRequirements {
+                        requests: Some(BTreeMap::from([(
+                            "storage".to_owned(),
+                            Quantity(db.storage.size.clone()),
+                        )])),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The claim the StatefulSet creates for its only replica (`<template>-<set>-<ordinal>`).
+pub fn data_claim_name_for(names: &super::Names) -> String {
+    format!("data-{}-0", names.postgres())
+}
