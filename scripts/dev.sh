@@ -50,7 +50,7 @@ fi
 # shellcheck disable=SC1091
 source "$DEV_DIR/secrets.env"
 
-PG_STARTED= AUTH_PID= API_PID= PG_DATA=
+PG_STARTED='' AUTH_PID='' API_PID='' PG_DATA=''
 cleanup() {
   local rc=$?
   trap - INT TERM EXIT
@@ -89,7 +89,8 @@ else
   PG_SOCK=$PG_HOME/run
   if [ ${#PG_SOCK} -gt 90 ]; then PG_SOCK=/tmp/chatplane-pg-$(printf '%s' "$PG_HOME" | sha256sum | head -c 12); fi
   stack_pg_init "$PG_DATA"
-  case $(stack_pg_start "$PG_DATA" "$DEV_PG_PORT" "$PG_SOCK" "$DEV_DIR/logs/postgres.log") in
+  pg_state=$(stack_pg_start "$PG_DATA" "$DEV_PG_PORT" "$PG_SOCK" "$DEV_DIR/logs/postgres.log")
+  case $pg_state in
     started) PG_STARTED=1 ;;
     running) PG_STARTED=1; stack_say "PostgreSQL in $PG_DATA was left running; adopting it" ;;
   esac
