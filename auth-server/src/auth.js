@@ -20,7 +20,7 @@ export function authOptions(config, pool, log) {
     telemetry: { enabled: false },
     emailAndPassword: { enabled: true, autoSignIn: true },
     logger: {
-      level: /** @type {any} */ (config.logLevel === 'warn' ? 'warn' : config.logLevel),
+      level: /** @type {any} */ (config.logLevel),
       /** @type {(level: string, message: string, ...args: unknown[]) => void} */
       log(level, message, ...args) {
         const fn = /** @type {any} */ (log)[level] ?? log.info;
@@ -51,7 +51,9 @@ export function authOptions(config, pool, log) {
  * @param {import('./config.js').Config} config
  * @param {import('pg').Pool} pool
  * @param {import('./log.js').Logger} log
+ * @returns {{ auth: any, options: ReturnType<typeof authOptions> }}
  */
 export function createAuth(config, pool, log) {
-  return betterAuth(/** @type {any} */ (authOptions(config, pool, log)));
+  const options = authOptions(config, pool, log);
+  return { auth: betterAuth(/** @type {any} */ (options)), options };
 }

@@ -3,10 +3,9 @@
 import pg from 'pg';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
-import { authOptions } from './auth.js';
+import { createAuth } from './auth.js';
 import { migrate } from './migrate.js';
 import { createServer } from './server.js';
-import { betterAuth } from 'better-auth';
 
 async function main() {
   let config;
@@ -25,8 +24,7 @@ async function main() {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
   pool.on('error', (err) => log.error('idle database connection failed', { error: err }));
 
-  const options = authOptions(config, pool, log);
-  const auth = betterAuth(/** @type {any} */ (options));
+  const { auth, options } = createAuth(config, pool, log);
   const app = createServer({ config, auth, pool, log });
 
   let stopping = false;
@@ -53,7 +51,7 @@ async function main() {
     process.exit(1);
   }
   try {
-    await migrate(pool, options, /** @type {any} */ (auth), log, config.jwtAlg);
+    await migrate(pool, options, auth, log, config.jwtAlg);
   } catch (err) {
     log.error('migrations failed', { error: err });
     await app.shutdown(1000);
