@@ -89,3 +89,65 @@ pub async fn serve(addr: SocketAddr, state: State) -> std::io::Result<()> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{Method, StatusCode};
+    use http_body_util::BodyExt;
+
+    use super::respond;
+    use crate::{context::Readiness, metrics::Metrics};
+
+    async fn text(response: http::Response<http_body_util::Full<hyper::body::Bytes>>) -> String {
+        String::from_utf8(
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn health_readiness_and_metrics_answer_as_documented() {
+        let (readiness, metrics) = (Readiness::default(), Metrics::default());
+        assert_eq!(
+            respond(&Method::GET, "/healthz", &readiness, &metrics).status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            respond(&Method::GET, "/readyz", &readiness, &metrics).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        readiness.set(true);
+        assert_eq!(
+            respond(&Method::GET, "/readyz", &readiness, &metrics).status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            respond(&Method::GET, "/nope", &readiness, &metrics).status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            respond(&Method::POST, "/healthz", &readiness, &metrics).status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+
+        let timer = metrics.reconcile.count_and_measure();
+        drop(timer);
+        let body = text(respond(&Method::GET, "/metrics", &readiness, &metrics)).await;
+        assert!(
+            body.contains("chatplane_operator_reconcile_runs_total 1"),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                "chatplane_operator_reconcile_duration_seconds_count{outcome=\"success\"} 1"
+            ),
+            "{body}"
+        );
+    }
+}

@@ -150,3 +150,141 @@ impl LeaseLock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chatplane_crds::ChatDeployment;
+    use k8s_openapi::{
+        api::coordination::v1::{Lease, LeaseSpec},
+        apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta},
+        jiff::Timestamp,
+    };
+    use kube::Api;
+    use serde_json::json;
+
+    use super::{Decision, LeaseLock, decide};
+    use crate::fixtures::{Fixture, NAMESPACE, Scenario, against};
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(second).unwrap()
+    }
+
+    fn lease(holder: &str, renewed: i64) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: Some("leader".into()),
+                resource_version: Some("9".into()),
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.into()),
+                lease_duration_seconds: Some(15),
+                renew_time: Some(MicroTime(at(renewed))),
+                lease_transitions: Some(2),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_live_lease_of_another_replica_is_respected_and_an_expired_one_taken_over() {
+        assert_eq!(decide(None, "me", at(1000)), Decision::Create);
+        assert_eq!(
+            decide(Some(&lease("me", 990)), "me", at(1000)),
+            Decision::Renew
+        );
+        assert_eq!(
+            decide(Some(&lease("other", 990)), "me", at(1000)),
+            Decision::Wait {
+                holder: "other".into()
+            }
+        );
+        assert_eq!(
+            decide(Some(&lease("other", 984)), "me", at(1000)),
+            Decision::TakeOver
+        );
+        assert_eq!(
+            decide(Some(&lease("", 999)), "me", at(1000)),
+            Decision::TakeOver
+        );
+        assert_eq!(
+            decide(Some(&Lease::default()), "me", at(1000)),
+            Decision::TakeOver
+        );
+    }
+
+    fn lock(api: Api<Lease>) -> LeaseLock {
+        LeaseLock {
+            api,
+            name: "leader".into(),
+            identity: "me".into(),
+            duration: std::time::Duration::from_secs(15),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_candidate_creates_the_lease() {
+        let (won, recorded, _) =
+            against(&ChatDeployment::test(), Scenario::default(), async |ctx| {
+                lock(Api::namespaced(ctx.client.clone(), NAMESPACE))
+                    .try_acquire_or_renew()
+                    .await
+            })
+            .await;
+        assert!(won.unwrap());
+        let path = format!("/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases");
+        assert_eq!(
+            recorded
+                .iter()
+                .map(|r| (r.method.as_str(), r.path()))
+                .collect::<Vec<_>>(),
+            [
+                ("GET", format!("{path}/leader").as_str()),
+                ("POST", path.as_str())
+            ]
+        );
+        assert_eq!(recorded[1].body["spec"]["holderIdentity"], "me");
+        assert_eq!(recorded[1].body["spec"]["leaseDurationSeconds"], 15);
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_is_left_alone_and_an_expired_one_replaced_with_its_resource_version() {
+        let key = format!("/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/leader");
+        let now = Timestamp::now().as_second();
+        let mut live = Scenario::default();
+        live.existing.insert(
+            key.clone(),
+            serde_json::to_value(lease("other", now + 3600)).unwrap(),
+        );
+        let (won, recorded, _) = against(&ChatDeployment::test(), live, async |ctx| {
+            lock(Api::namespaced(ctx.client.clone(), NAMESPACE))
+                .try_acquire_or_renew()
+                .await
+        })
+        .await;
+        assert!(!won.unwrap());
+        assert_eq!(recorded.len(), 1, "only the read: {recorded:#?}");
+
+        let mut expired = Scenario::default();
+        expired.existing.insert(
+            key.clone(),
+            serde_json::to_value(lease("other", now - 60)).unwrap(),
+        );
+        let (won, recorded, _) = against(&ChatDeployment::test(), expired, async |ctx| {
+            lock(Api::namespaced(ctx.client.clone(), NAMESPACE))
+                .try_acquire_or_renew()
+                .await
+        })
+        .await;
+        assert!(won.unwrap());
+        assert_eq!(recorded[1].method, "PUT");
+        assert_eq!(recorded[1].path(), key);
+        assert_eq!(
+            recorded[1].body["metadata"]["resourceVersion"],
+            json!("9"),
+            "optimistic concurrency"
+        );
+        assert_eq!(recorded[1].body["spec"]["holderIdentity"], "me");
+        assert_eq!(recorded[1].body["spec"]["leaseTransitions"], 3);
+    }
+}
