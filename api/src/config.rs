@@ -19,8 +19,47 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub http: HttpSettings,
     pub limits: Limits,
+    pub rag: RagSettings,
     pub log_dir: Option<PathBuf>,
     pub otlp_endpoint: Option<String>,
+}
+
+/// Retrieval, answers and `/agents/run` (DESIGN.md §2 step 5).
+#[derive(Debug, Clone)]
+pub struct RagSettings {
+    /// Ingested at start-up when set.
+    pub corpus_dir: Option<PathBuf>,
+    pub top_k: u32,
+    /// Prefix of source links: `DOCS_BASE_URL` + slug + `#anchor`. Empty: links are site-relative.
+    pub docs_base_url: String,
+    /// None: answers are extractive (composed from the passages, no model).
+    pub llm: Option<LlmSettings>,
+    /// `/agents/run` calls per user per minute (0 = unlimited).
+    pub rate_per_minute: u32,
+    pub max_query_chars: usize,
+    /// Earlier messages of the conversation given to the model.
+    pub history_messages: u32,
+}
+
+/// An OpenAI-compatible chat-completions endpoint.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    /// Base URL, e.g. `https://api.openai.com/v1`; `/chat/completions` is appended.
+    pub base_url: Url,
+    pub model: String,
+    pub api_key: Option<SecretString>,
+    /// Time allowed for the model's response to start, and between two streamed chunks.
+    pub timeout: Duration,
+    /// Retries after a 429, a 5xx or a refused connection; never after a timeout.
+    pub max_retries: u32,
+    pub retry_base: Duration,
+    pub max_tokens: u32,
+}
+
+impl LlmSettings {
+    pub fn completions_url(&self) -> Url {
+        join(&self.base_url, "chat/completions")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,10 +211,84 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
 
     fn url(&mut self, name: &str) -> Option<Url> {
         let raw = self.required(name)?;
+        self.check_url(name, &raw)
+    }
+
+    fn check_url(&mut self, name: &str, raw: &str) -> Option<Url> {
         match Url::parse(raw.trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Some(u),
             _ => {
                 self.fail(name, "must be an http(s) URL");
+                None
+            }
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn rag(&mut self) -> RagSettings {
+        let corpus_dir = self.get("RAG_CORPUS_DIR").map(PathBuf::from);
+        let top_k = self.parsed("RAG_TOP_K", 3u32, |v| (1..=20).contains(v));
+        let docs_base_url = match self.get("DOCS_BASE_URL") {
+            None => String::new(),
+            Some(raw) => self
+                .check_url("DOCS_BASE_URL", &raw)
+                .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
+        };
+        let rate_per_minute = self.parsed("AGENTS_RATE_PER_MINUTE", 20u32, |v| *v <= 100_000);
+        let max_query_chars = self.parsed("RAG_MAX_QUERY_CHARS", 4_000usize, |v| {
+            (1..=100_000).contains(v)
+        });
+        let history_messages = self.parsed("LLM_HISTORY_MESSAGES", 6u32, |v| *v <= 50);
+        let llm = self.llm();
+        RagSettings {
+            corpus_dir,
+            top_k,
+            docs_base_url,
+            llm,
+            rate_per_minute,
+            max_query_chars,
+            history_messages,
+        }
+    }
+
+    /// The model is optional, but half a configuration is a mistake worth stopping for.
+    fn llm(&mut self) -> Option<LlmSettings> {
+        let base = self.get("LLM_BASE_URL");
+        let model = self.get("LLM_MODEL");
+        let api_key = self.get("LLM_API_KEY").map(SecretString::from);
+        let timeout = self.secs("LLM_TIMEOUT_SECS", 60, 1..=600);
+        let max_retries = self.parsed("LLM_MAX_RETRIES", 2u32, |v| *v <= 10);
+        let retry_base = Duration::from_millis(
+            self.parsed("LLM_RETRY_BASE_MS", 500u64, |v| (1..=60_000).contains(v)),
+        );
+        let max_tokens = self.parsed("LLM_MAX_TOKENS", 1_024u32, |v| (1..=100_000).contains(v));
+        match (base, model) {
+            (None, None) => {
+                if api_key.is_some() {
+                    self.fail(
+                        "LLM_API_KEY",
+                        "is set but LLM_BASE_URL and LLM_MODEL are not",
+                    );
+                }
+                None
+            }
+            (Some(base), Some(model)) => Some(LlmSettings {
+                base_url: self.check_url("LLM_BASE_URL", &base)?,
+                model: model.trim().to_owned(),
+                api_key,
+                timeout,
+                max_retries,
+                retry_base,
+                max_tokens,
+            }),
+            (Some(_), None) => {
+                self.fail("LLM_MODEL", "is required when LLM_BASE_URL is set");
+                None
+            }
+            (None, Some(_)) => {
+                self.fail("LLM_BASE_URL", "is required when LLM_MODEL is set");
                 None
             }
         }
@@ -258,6 +371,7 @@ impl Settings {
         if limits.default_page_size > limits.max_page_size {
             r.fail("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE");
         }
+        let rag = r.rag();
         let log_dir = r.get("LOG_DIR").map(PathBuf::from);
         let otlp_endpoint = r.get("OTEL_EXPORTER_OTLP_ENDPOINT");
 
@@ -281,6 +395,7 @@ impl Settings {
                         shutdown_grace,
                     },
                     limits,
+                    rag,
                     log_dir,
                     otlp_endpoint,
                 })
@@ -367,6 +482,66 @@ mod tests {
         ] {
             assert!(text.contains(var), "{var} missing from {text}");
         }
+    }
+
+    #[test]
+    fn rag_defaults_to_top_3_and_extractive_answers() {
+        let s = settings(VALID).expect("valid settings");
+        assert_eq!(s.rag.top_k, 3);
+        assert!(s.rag.llm.is_none());
+        assert!(s.rag.corpus_dir.is_none());
+        assert_eq!(s.rag.docs_base_url, "");
+    }
+
+    #[test]
+    fn a_complete_llm_configuration_parses() {
+        let mut vars = VALID.to_vec();
+        vars.extend([
+            ("LLM_BASE_URL", "http://127.0.0.1:9/v1/"),
+            ("LLM_MODEL", "gpt-test"),
+            ("LLM_API_KEY", "sk-secret"),
+            ("DOCS_BASE_URL", "https://docs.example/book/"),
+            ("RAG_TOP_K", "5"),
+        ]);
+        let s = settings(&vars).expect("valid settings");
+        let llm = s.rag.llm.expect("llm configured");
+        assert_eq!(
+            llm.completions_url().as_str(),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+        assert!(
+            !format!("{llm:?}").contains("sk-secret"),
+            "key leaks in Debug"
+        );
+        assert_eq!(s.rag.docs_base_url, "https://docs.example/book");
+        assert_eq!(s.rag.top_k, 5);
+    }
+
+    #[test]
+    fn bad_rag_variables_are_all_named() {
+        let mut vars = VALID.to_vec();
+        vars.extend([
+            ("RAG_TOP_K", "21"),
+            ("LLM_BASE_URL", "not a url"),
+            ("DOCS_BASE_URL", "ftp://x"),
+            ("LLM_TIMEOUT_SECS", "0"),
+        ]);
+        let text = settings(&vars).expect_err("invalid").to_string();
+        for var in [
+            "RAG_TOP_K",
+            "LLM_MODEL",
+            "DOCS_BASE_URL",
+            "LLM_TIMEOUT_SECS",
+        ] {
+            assert!(text.contains(var), "{var} missing from {text}");
+        }
+        let mut vars = VALID.to_vec();
+        vars.extend([("LLM_MODEL", "m"), ("RAG_TOP_K", "0")]);
+        let text = settings(&vars).expect_err("invalid").to_string();
+        assert!(
+            text.contains("LLM_BASE_URL") && text.contains("RAG_TOP_K"),
+            "{text}"
+        );
     }
 
     #[test]

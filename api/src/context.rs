@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use crate::auth::{Authenticator, JwksCache};
 use crate::config::Limits;
 use crate::metrics::Metrics;
+use crate::rag::Rag;
 
 #[derive(Clone)]
 pub struct ApiContext {
@@ -15,4 +16,5 @@ pub struct ApiContext {
     pub jwks: Arc<JwksCache>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    pub rag: Arc<Rag>,
 }

@@ -30,6 +30,12 @@ pub enum ApiError {
     /// A dependency (database, auth server) cannot answer now; the detail is for the log.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The language model failed (an HTTP error after retries, a broken answer); the detail
+    /// is for the log.
+    #[error("model failed: {0}")]
+    ModelFailed(String),
+    #[error("model timed out")]
+    ModelTimeout,
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("internal error")]
@@ -91,6 +97,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ModelFailed(_) => StatusCode::BAD_GATEWAY,
+            ApiError::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +150,20 @@ impl ApiError {
                 "Service Unavailable",
                 "the service is temporarily unavailable".into(),
             ),
+            ApiError::ModelFailed(_) => Problem::new(
+                status,
+                "model-failed",
+                "Bad Gateway",
+                "the language model failed to answer; the question is saved in the conversation"
+                    .into(),
+            ),
+            ApiError::ModelTimeout => Problem::new(
+                status,
+                "model-timeout",
+                "Gateway Timeout",
+                "the language model did not answer in time; the question is saved in the conversation"
+                    .into(),
+            ),
             ApiError::Database(_) | ApiError::Internal(_) => Problem::new(
                 status,
                 "internal",
@@ -157,7 +179,11 @@ impl Reply for ApiError {
         // Auth failures were logged (security stream) where they were detected.
         if matches!(
             self,
-            ApiError::Database(_) | ApiError::Internal(_) | ApiError::Unavailable(_)
+            ApiError::Database(_)
+                | ApiError::Internal(_)
+                | ApiError::Unavailable(_)
+                | ApiError::ModelFailed(_)
+                | ApiError::ModelTimeout
         ) {
             tracing::error!(error = %error_chain(&self), "request failed");
         }
@@ -299,6 +325,8 @@ fn clone_for_reply(e: &ApiError) -> ApiError {
             retry_after: *retry_after,
         },
         ApiError::Unavailable(d) => ApiError::Unavailable(d.clone()),
+        ApiError::ModelFailed(d) => ApiError::ModelFailed(d.clone()),
+        ApiError::ModelTimeout => ApiError::ModelTimeout,
         other => ApiError::Internal(anyhow::anyhow!(error_chain(other))),
     }
 }

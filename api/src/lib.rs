@@ -10,8 +10,12 @@ pub mod context;
 pub mod domain;
 /// `ApiError` and the problem+json rendering.
 pub mod error;
+/// Corpus ingestion (`chatplane-api ingest <dir>`, and at start-up).
+pub mod ingest;
 /// Prometheus metrics.
 pub mod metrics;
+/// Retrieval, the model client, extractive answers.
+pub mod rag;
 /// The HTTP routes.
 pub mod routes;
 /// The HTTP server loop: request ids, access log, metrics, graceful stop.

@@ -1,4 +1,4 @@
-//! `chatplane-api [serve | migrate]`
+//! `chatplane-api [serve | migrate | ingest <dir>]`
 
 use std::process::ExitCode;
 
@@ -6,9 +6,10 @@ use chatplane_api::config::Settings;
 use chatplane_api::startup::{Application, migrate, shutdown_signal};
 use chatplane_api::telemetry;
 
-const USAGE: &str = "usage: chatplane-api [serve | migrate]
-  serve    run the HTTP API (default)
-  migrate  apply the database migrations and exit";
+const USAGE: &str = "usage: chatplane-api [serve | migrate | ingest <dir>]
+  serve         run the HTTP API (default)
+  migrate       apply the database migrations and exit
+  ingest <dir>  load the Markdown/MDX files under <dir> into the RAG corpus and exit";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     {
         [] | ["serve"] => serve(),
         ["migrate"] => run_migrate(),
+        ["ingest", dir] => run_ingest(std::path::Path::new(dir)),
         ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -91,6 +93,38 @@ fn run_migrate() -> ExitCode {
         }
         Err(e) => {
             eprintln!("chatplane-api: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints what changed; bad files are named and skipped. Exits non-zero only when the run
+/// itself failed (no directory, no Markdown, no database), never for a skipped file.
+fn run_ingest(dir: &std::path::Path) -> ExitCode {
+    let settings = match Settings::database_from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chatplane-api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {
+        rt.block_on(async {
+            let pool = chatplane_api::store::pool(&settings)?;
+            let report = chatplane_api::ingest::ingest(&pool, dir).await;
+            pool.close().await;
+            anyhow::Ok(report?)
+        })
+    });
+    match result {
+        Ok(report) => {
+            use std::io::Write;
+            // A closed stdout (`| head`) is no reason to fail a finished ingest.
+            let _ = write!(std::io::stdout(), "{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chatplane-api: ingest failed: {e:#}");
             ExitCode::FAILURE
         }
     }

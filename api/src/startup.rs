@@ -14,6 +14,7 @@ use crate::auth::{Authenticator, JwksCache};
 use crate::config::Settings;
 use crate::context::ApiContext;
 use crate::metrics::Metrics;
+use crate::rag::Rag;
 use crate::{routes, server, store};
 
 pub struct Application {
@@ -51,12 +52,20 @@ impl Application {
             )
             .context("cannot build the auth client")?,
         );
+        if let Some(dir) = &settings.rag.corpus_dir
+            && !dir.is_dir()
+        {
+            anyhow::bail!("RAG_CORPUS_DIR {} is not a directory", dir.display());
+        }
+        let rag =
+            Arc::new(Rag::new(db.clone(), &settings.rag).context("cannot build the LLM client")?);
         let context = ApiContext {
             db,
             auth,
             jwks,
             metrics,
             limits: settings.limits,
+            rag,
         };
         let routes = routes::routes(context.clone(), &settings.http.cors_allowed_origins);
         let listener = TcpListener::bind(settings.http.listen_addr)
@@ -90,6 +99,11 @@ impl Application {
             .jwks
             .clone()
             .spawn_refresher(self.jwks_refresh, stop_rx);
+        let ingest = self
+            .context
+            .rag
+            .clone()
+            .spawn_startup_ingest(self.context.db.clone());
         tracing::info!(addr = %self.addr, "chatplane-api listening");
         server::serve(
             self.listener,
@@ -101,6 +115,9 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = refresher.await;
+        if let Some(ingest) = ingest {
+            ingest.abort();
+        }
         self.context.db.close().await;
         tracing::info!("chatplane-api stopped");
     }

@@ -1,4 +1,5 @@
-//! Liveness and readiness. Ready means: the database answers and the JWKS has been loaded.
+//! Liveness and readiness. Ready means: the database answers, the JWKS has been loaded, and
+//! the corpus of `RAG_CORPUS_DIR` (when set) has been ingested.
 
 use std::time::Duration;
 
@@ -29,7 +30,8 @@ async fn readiness(ctx: ApiContext) -> Response {
     .await;
     let database_ok = matches!(database, Ok(Ok(_)));
     let jwks_ok = ctx.jwks.is_loaded();
-    let status = if database_ok && jwks_ok {
+    let corpus_ok = ctx.rag.corpus_ready();
+    let status = if database_ok && jwks_ok && corpus_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -38,6 +40,7 @@ async fn readiness(ctx: ApiContext) -> Response {
         "status": if status == StatusCode::OK { "ready" } else { "not ready" },
         "database": if database_ok { "ok" } else { "unreachable" },
         "jwks": if jwks_ok { "ok" } else { "not loaded" },
+        "corpus": if corpus_ok { "ok" } else { "not ingested" },
     });
     warp::Reply::into_response(warp::reply::with_status(warp::reply::json(&body), status))
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: each module owns its paths; this file merges them and adds CORS and the
 //! one place where rejections become problem documents.
 
+mod agents;
 mod body;
 mod conversations;
 mod health;
@@ -34,7 +35,9 @@ pub fn routes(ctx: ApiContext, cors_origins: &[String]) -> BoxedFilter<(Response
         .unify()
         .or(messages::routes(ctx.clone()))
         .unify()
-        .or(search::routes(ctx))
+        .or(search::routes(ctx.clone()))
+        .unify()
+        .or(agents::routes(ctx))
         .unify()
         .recover(recover)
         .unify();

@@ -148,3 +148,30 @@ where
     .fetch_optional(db)
     .await
 }
+
+/// The owner's last `limit` complete messages of a conversation other than `except` (the
+/// question being answered), oldest first: the history given to the model.
+pub async fn recent_turns(
+    db: &PgPool,
+    owner: &UserId,
+    conversation: Uuid,
+    except: Uuid,
+    limit: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.role, m.content
+           FROM conversations c
+           JOIN messages m ON m.conversation_id = c.id
+          WHERE c.id = $1 AND c.user_id = $2 AND m.id <> $3 AND m.status = 'complete'
+          ORDER BY m.created_at DESC, m.id DESC
+          LIMIT $4",
+    )
+    .bind(conversation)
+    .bind(owner.as_ref())
+    .bind(except)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}

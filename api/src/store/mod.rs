@@ -2,6 +2,7 @@
 //! query by it, so isolation shows in each signature.
 
 pub mod conversations;
+pub mod corpus;
 pub mod messages;
 pub mod search;
 pub mod users;

@@ -8,3 +8,4 @@ mod conversations;
 mod health;
 mod isolation;
 mod messages;
+mod retrieval;

@@ -569,3 +569,44 @@ impl TestApp {
         }
     }
 }
+
+/// The textbook corpus shared by the tests and benchmarks: `<repo>/../shared/corpus/...`.
+pub fn textbook_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/physical-ai-textbook")
+}
+
+/// A fresh, migrated database holding the textbook corpus, for tests that need no HTTP.
+pub async fn corpus_database() -> PgPool {
+    let (_, url) = fresh_database().await;
+    let db = PgPool::connect(&url).await.expect("connect");
+    chatplane_api::store::MIGRATOR
+        .run(&db)
+        .await
+        .expect("migrate");
+    chatplane_api::ingest::ingest(&db, &textbook_dir())
+        .await
+        .expect("ingest the textbook");
+    db
+}
+
+/// The retrieval question set (tests/data/retrieval_questions.json).
+#[derive(Debug, serde::Deserialize)]
+pub struct Question {
+    pub question: String,
+    pub slug: String,
+    pub anchors: Vec<String>,
+}
+
+pub fn retrieval_questions() -> Vec<Question> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        questions: Vec<Question>,
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/retrieval_questions.json");
+    let text = std::fs::read_to_string(path).expect("question set");
+    serde_json::from_str::<File>(&text)
+        .expect("question set parses")
+        .questions
+}

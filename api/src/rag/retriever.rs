@@ -1,0 +1,176 @@
+//! Top-k passages by PostgreSQL full-text search, turned into the sources a client shows.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::store::corpus::{self, Passage, Ranking};
+
+/// The ranking the retrieval-quality test measures (docs/BENCHMARKS.md): a term in the
+/// section's own heading counts twice a term anywhere else (title, parent headings, body), and
+/// length normalisation (ts_rank flag 1) keeps long chunks from winning on word count alone.
+/// Heavier heading weights made whole lessons win on their H1 and lost recall.
+pub const RANKING: Ranking = Ranking {
+    weights: [0.5, 0.5, 0.5, 1.0],
+    hint_weight: 0.3,
+    page_boost: 1.5,
+    hint_terms: 24,
+};
+
+/// A source as clients receive it and as it is stored with the answer (JSONB).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Source {
+    pub slug: String,
+    pub title: String,
+    pub heading: String,
+    pub anchor: String,
+    /// `DOCS_BASE_URL` + slug + `#anchor`: the link lands on the section.
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chapter_number: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_number: Option<i32>,
+    pub snippet: String,
+    pub score: f32,
+}
+
+/// A passage with its source: the text goes to the model, the source to the client.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    pub source: Source,
+    pub content: String,
+}
+
+/// What the reader is looking at, to steer retrieval.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Hints<'a> {
+    pub highlighted_text: Option<&'a str>,
+    /// A URL or path of the page; matched against slugs.
+    pub current_page: Option<&'a str>,
+}
+
+pub struct Retriever {
+    db: PgPool,
+    top_k: u32,
+    docs_base_url: String,
+    ranking: Ranking,
+}
+
+impl Retriever {
+    pub fn new(db: PgPool, top_k: u32, docs_base_url: String) -> Self {
+        Self {
+            db,
+            top_k,
+            docs_base_url,
+            ranking: RANKING,
+        }
+    }
+
+    pub fn top_k(&self) -> u32 {
+        self.top_k
+    }
+
+    #[tracing::instrument(name = "Retrieving passages", skip_all, fields(k = self.top_k))]
+    pub async fn retrieve(
+        &self,
+        query: &str,
+        hints: Hints<'_>,
+    ) -> Result<Vec<Retrieved>, sqlx::Error> {
+        let page = hints.current_page.map(|p| self.slug_of(p));
+        let rows = corpus::search(
+            &self.db,
+            query,
+            hints.highlighted_text,
+            page.as_deref(),
+            self.top_k,
+            self.ranking,
+        )
+        .await?;
+        Ok(rows.into_iter().map(|p| self.to_retrieved(p)).collect())
+    }
+
+    /// The slug of the page a reader is on, from a full URL or a path: the query, the
+    /// fragment, a trailing slash and the docs site's own path prefix are dropped.
+    pub fn slug_of(&self, page: &str) -> String {
+        let path = match url::Url::parse(page) {
+            Ok(u) if u.has_host() => u.path().to_owned(),
+            _ => page.split(['?', '#']).next().unwrap_or(page).to_owned(),
+        };
+        let prefix = url::Url::parse(&self.docs_base_url)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        let path = match path.strip_prefix(&prefix) {
+            Some(rest) if !prefix.is_empty() && (rest.is_empty() || rest.starts_with('/')) => rest,
+            _ => path.as_str(),
+        };
+        let trimmed = path.trim_matches('/');
+        format!("/{trimmed}")
+    }
+
+    pub fn url_for(&self, slug: &str, anchor: &str) -> String {
+        let mut url = format!("{}{}", self.docs_base_url, slug);
+        if !anchor.is_empty() {
+            url.push('#');
+            url.push_str(anchor);
+        }
+        url
+    }
+
+    fn to_retrieved(&self, p: Passage) -> Retrieved {
+        Retrieved {
+            source: Source {
+                url: self.url_for(&p.slug, &p.anchor),
+                slug: p.slug,
+                title: p.title,
+                heading: p.heading,
+                anchor: p.anchor,
+                chapter_number: p.chapter_number,
+                page_number: p.page_number,
+                snippet: p.snippet,
+                score: p.score,
+            },
+            content: p.content,
+        }
+    }
+
+    /// The text of the page with this slug, in reading order (at most `max_chunks` chunks).
+    pub async fn page_text(&self, slug: &str, max_chunks: i64) -> Result<Vec<String>, sqlx::Error> {
+        corpus::page_text(&self.db, slug, max_chunks).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retriever(base: &str) -> Retriever {
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("lazy pool");
+        Retriever::new(db, 3, base.into())
+    }
+
+    #[tokio::test]
+    async fn urls_land_on_the_section() {
+        let r = retriever("https://docs.example/book");
+        assert_eq!(
+            r.url_for("/02-ros2/nodes", "topics"),
+            "https://docs.example/book/02-ros2/nodes#topics"
+        );
+        assert_eq!(r.url_for("/intro", ""), "https://docs.example/book/intro");
+        assert_eq!(retriever("").url_for("/intro", "a"), "/intro#a");
+    }
+
+    #[tokio::test]
+    async fn current_page_urls_become_slugs() {
+        let r = retriever("https://docs.example/book");
+        for page in [
+            "https://docs.example/book/02-ros2/nodes/",
+            "/book/02-ros2/nodes#topics",
+            "/02-ros2/nodes?x=1",
+            "02-ros2/nodes",
+        ] {
+            assert_eq!(r.slug_of(page), "/02-ros2/nodes", "{page}");
+        }
+        assert_eq!(r.slug_of("/bookish/x"), "/bookish/x");
+    }
+}
