@@ -29,8 +29,11 @@ pub struct Source {
     pub chapter_number: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_number: Option<i32>,
+    /// Plain text around the matched words (Markdown markup removed: a cut fragment of it
+    /// would render broken).
     pub snippet: String,
-    pub score: f32,
+    /// Rounded to 4 decimals, so the stored JSONB and the reply carry the same number.
+    pub score: f64,
 }
 
 /// A passage with its source: the text goes to the model, the source to the client.
@@ -125,8 +128,8 @@ impl Retriever {
                 anchor: p.anchor,
                 chapter_number: p.chapter_number,
                 page_number: p.page_number,
-                snippet: p.snippet,
-                score: p.score,
+                snippet: plain(&p.snippet),
+                score: (f64::from(p.score) * 10_000.0).round() / 10_000.0,
             },
             content: p.content,
         }
@@ -136,6 +139,15 @@ impl Retriever {
     pub async fn page_text(&self, slug: &str, max_chunks: i64) -> Result<Vec<String>, sqlx::Error> {
         corpus::page_text(&self.db, slug, max_chunks).await
     }
+}
+
+fn plain(snippet: &str) -> String {
+    let text = crate::rag::markdown::strip_inline(snippet);
+    text.replace(['|', '#'], " ")
+        .split_whitespace()
+        .filter(|w| !w.chars().all(|c| matches!(c, '-' | ':' | '>')))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

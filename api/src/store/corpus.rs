@@ -190,7 +190,7 @@ pub async fn search(
          SELECT c.slug, c.title, c.heading, c.anchor, c.content, c.chapter_number,
                 c.page_number, top.score,
                 ts_headline('english', c.content, q.any_term,
-                            'MaxWords=40, MinWords=15, MaxFragments=2, StartSel=**, StopSel=**')
+                            'MaxWords=40, MinWords=15, MaxFragments=2, StartSel=\"\", StopSel=\"\"')
                     AS snippet
            FROM top JOIN corpus_chunks c USING (id) CROSS JOIN q
           ORDER BY top.score DESC, c.id",

@@ -1,11 +1,13 @@
 //! All integration tests build into this one binary (one link step).
 
+mod agents;
 mod auth;
 mod bad_input;
 mod cli;
 mod common;
 mod conversations;
 mod health;
+mod ingest;
 mod isolation;
 mod messages;
 mod retrieval;

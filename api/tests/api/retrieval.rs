@@ -57,11 +57,8 @@ async fn sources_carry_links_to_the_section_and_page_numbers() {
     );
     assert_eq!(top.chapter_number, Some(5));
     assert!(top.page_number.is_some());
-    assert!(
-        top.snippet.contains("**"),
-        "matched words are marked: {}",
-        top.snippet
-    );
+    assert!(top.snippet.contains("zero torque"), "{}", top.snippet);
+    assert!(!top.snippet.contains('*'), "plain text: {}", top.snippet);
     assert!(top.score > found[2].source.score);
 }
 

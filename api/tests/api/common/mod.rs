@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod keys;
+pub mod llm;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -346,6 +347,11 @@ impl Reply {
         );
     }
 
+    /// The server-sent events of a streamed body, in order.
+    pub fn events(&self) -> Vec<SseEvent> {
+        parse_sse(&self.text)
+    }
+
     /// The `rel="next"` target of the Link header, if any.
     pub fn next_link(&self) -> Option<String> {
         let link = self.header("link")?;
@@ -354,6 +360,34 @@ impl Reply {
         link.contains("rel=\"next\"")
             .then(|| link[start..end].to_owned())
     }
+}
+
+/// One server-sent event: its name and its JSON data.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: Value,
+}
+
+/// Parses `event:`/`data:` frames; comments (keep-alives) are skipped.
+pub fn parse_sse(text: &str) -> Vec<SseEvent> {
+    text.split("\n\n")
+        .filter_map(|frame| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+            Some(SseEvent {
+                event: event?,
+                data: serde_json::from_str(&data).unwrap_or(Value::Null),
+            })
+        })
+        .collect()
 }
 
 pub enum Auth<'a> {
@@ -528,6 +562,75 @@ impl TestApp {
         self.get(&format!("/search?q={q}"), token).await
     }
 
+    pub async fn post_agents_run(&self, token: &str, body: Value) -> Reply {
+        self.request(
+            Method::POST,
+            "/agents/run",
+            Auth::Bearer(token),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    /// `/agents/run` with `Accept: text/event-stream`, read to the end (see `Reply::events`).
+    pub async fn stream_agents_run(&self, token: &str, body: Value) -> Reply {
+        self.request(
+            Method::POST,
+            "/agents/run",
+            Auth::Bearer(token),
+            Some(body),
+            &[("accept", "text/event-stream")],
+        )
+        .await
+    }
+
+    /// Streams `/agents/run` until an event named `until` arrives, then hangs up, as a reader
+    /// closing the tab would. Returns the events seen.
+    pub async fn stream_agents_run_and_leave(
+        &self,
+        token: &str,
+        body: Value,
+        until: &str,
+    ) -> Vec<SseEvent> {
+        use futures::StreamExt;
+        let res = self
+            .client
+            .post(format!("{}/agents/run", self.address))
+            .bearer_auth(token)
+            .header("accept", "text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::OK);
+        let mut text = String::new();
+        let mut body = res.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+            let events = parse_sse(&text);
+            if events.iter().any(|e| e.event == until) {
+                return events;
+            }
+        }
+        panic!("the stream ended before a {until} event: {text}");
+    }
+
+    /// The conversation's messages once `n` of them are stored (answers may be stored after
+    /// the reply, by the task that produced them).
+    pub async fn wait_for_messages(&self, token: &str, conversation: &str, n: usize) -> Vec<Value> {
+        for _ in 0..200 {
+            let r = self.list_messages(token, conversation, "").await;
+            if let Some(list) = r.body.as_array()
+                && list.len() >= n
+            {
+                return list.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("conversation {conversation} never held {n} messages");
+    }
+
     /// Rows in the chat tables, to prove that a refused request wrote nothing.
     pub async fn row_counts(&self) -> (i64, i64, i64) {
         sqlx::query_as(
@@ -609,4 +712,89 @@ pub fn retrieval_questions() -> Vec<Question> {
     serde_json::from_str::<File>(&text)
         .expect("question set parses")
         .questions
+}
+
+/// An app serving the textbook corpus, answering with `llm` or, without one, extractively.
+pub async fn spawn_rag_app(
+    llm: Option<&llm::LlmServer>,
+    extra: &[(&'static str, &str)],
+) -> TestApp {
+    let mut env = vec![
+        ("RAG_CORPUS_DIR", textbook_dir().display().to_string()),
+        ("DOCS_BASE_URL", "https://book.example/docs".to_owned()),
+    ];
+    if let Some(llm) = llm {
+        env.extend(llm.env());
+    }
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    spawn_app_with(AppOptions {
+        env,
+        ..Default::default()
+    })
+    .await
+}
+
+/// A writable copy of the textbook in a temporary directory, removed on drop.
+pub struct CorpusCopy {
+    pub dir: std::path::PathBuf,
+}
+
+impl CorpusCopy {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "chatplane-corpus-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        copy_dir(&textbook_dir(), &dir);
+        Self { dir }
+    }
+
+    pub fn write(&self, rel: &str, bytes: &[u8]) {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, bytes).expect("write corpus file");
+    }
+
+    pub fn append(&self, rel: &str, text: &str) {
+        let path = self.dir.join(rel);
+        let mut old = std::fs::read_to_string(&path).expect("read corpus file");
+        old.push_str(text);
+        std::fs::write(path, old).expect("write corpus file");
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.dir.join(rel)).expect("remove corpus file");
+    }
+}
+
+impl Drop for CorpusCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// A fresh, migrated, empty database (no app) and its URL.
+pub async fn migrated_database() -> (PgPool, String) {
+    let (_, url) = fresh_database().await;
+    let db = PgPool::connect(&url).await.expect("connect");
+    chatplane_api::store::MIGRATOR
+        .run(&db)
+        .await
+        .expect("migrate");
+    (db, url)
 }
