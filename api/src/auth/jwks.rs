@@ -85,6 +85,11 @@ impl JwksCache {
         keys.get(kid).cloned()
     }
 
+    /// Whether `kid` is in the current key set (a key removed at the JWKS is revoked).
+    pub fn contains(&self, kid: &str) -> bool {
+        self.lookup(kid).is_some()
+    }
+
     /// The key for `kid`, refetching the set once if it is unknown.
     pub async fn key(&self, kid: &str) -> Result<Arc<VerifyingKey>, super::AuthFailure> {
         if let Some(key) = self.lookup(kid) {

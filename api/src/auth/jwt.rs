@@ -1,11 +1,13 @@
 //! Verification of Better Auth JWTs with a cached JWKS key.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde::Deserialize;
 
+use super::ttl_cache::{TtlCache, hash};
 use super::{AuthFailure, AuthUser, JwksCache};
 use crate::config::AuthSettings;
 use crate::domain::UserId;
@@ -15,12 +17,24 @@ pub struct JwtVerifier {
     issuer: String,
     audience: String,
     leeway_secs: u64,
+    /// Tokens already verified, until they expire: a client sends the same JWT many times in
+    /// its 15 minutes, and the signature check is most of a request's CPU.
+    verified: TtlCache<Verified>,
 }
+
+#[derive(Clone)]
+struct Verified {
+    user: AuthUser,
+    kid: String,
+}
+
+const MAX_VERIFIED: usize = 50_000;
 
 /// The claims we read. `iss`, `aud`, `exp` and `nbf` are checked by jsonwebtoken itself.
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    exp: f64,
     #[serde(default)]
     iat: Option<f64>,
     #[serde(default)]
@@ -38,10 +52,39 @@ impl JwtVerifier {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             leeway_secs: settings.leeway.as_secs(),
+            verified: TtlCache::new(MAX_VERIFIED),
         }
     }
 
+    /// Verifies `token`, from the cache of verified tokens when it is there and its key is
+    /// still published.
     pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthFailure> {
+        let key = hash(token);
+        if let Some(hit) = self.verified.get(&key)
+            && self.jwks.contains(&hit.kid)
+        {
+            return Ok(hit.user);
+        }
+        let (user, kid, exp) = self.verify_signature(token).await?;
+        let now = jsonwebtoken::get_current_timestamp() as f64;
+        let ttl = Duration::from_secs_f64((exp + self.leeway_secs as f64 - now).max(0.0));
+        self.verified.insert(
+            key,
+            Verified {
+                user: user.clone(),
+                kid,
+            },
+            ttl,
+        );
+        Ok(user)
+    }
+
+    /// The full check: key lookup, algorithm, signature and claims. Returns the user, the key
+    /// id and the expiry.
+    pub async fn verify_signature(
+        &self,
+        token: &str,
+    ) -> Result<(AuthUser, String, f64), AuthFailure> {
         // An unknown algorithm (including "none") fails to parse here.
         let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
         let kid = header.kid.as_deref().ok_or(AuthFailure::MissingKid)?;
@@ -66,12 +109,13 @@ impl JwtVerifier {
             }
         }
         let id = UserId::parse(claims.sub).map_err(|_| AuthFailure::InvalidClaims)?;
-        Ok(AuthUser {
+        let user = AuthUser {
             id,
             email: claims.email,
             name: claims.name,
             image: claims.image,
-        })
+        };
+        Ok((user, kid.to_owned(), claims.exp))
     }
 }
 

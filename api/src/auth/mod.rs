@@ -7,6 +7,7 @@
 mod jwks;
 mod jwt;
 mod session;
+mod ttl_cache;
 mod user_sync;
 
 use std::sync::Arc;

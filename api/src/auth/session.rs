@@ -3,29 +3,25 @@
 //! token, never the token itself) for at most `SESSION_CACHE_TTL_SECS` (≤ 60 s), so a signed-out
 //! session stops working within that time.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use url::Url;
 
+use super::ttl_cache::{TtlCache, hash};
 use super::{AuthFailure, AuthUser, Unverified};
 use crate::config::AuthSettings;
 use crate::domain::UserId;
 
-/// Past this many entries the expired ones are swept; past twice as many the cache is cleared.
 const MAX_ENTRIES: usize = 10_000;
-
-type Entry = (Option<AuthUser>, Instant);
 
 pub struct SessionVerifier {
     url: Url,
     client: reqwest::Client,
     ttl: Duration,
-    cache: Mutex<HashMap<[u8; 32], Entry>>,
+    /// `None` caches "not a session" too: a token cannot become valid later.
+    cache: TtlCache<Option<AuthUser>>,
 }
 
 #[derive(Deserialize)]
@@ -59,41 +55,19 @@ impl SessionVerifier {
                 .timeout(settings.upstream_timeout)
                 .build()?,
             ttl: settings.session_cache_ttl,
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(MAX_ENTRIES),
         })
     }
 
     pub async fn verify(&self, token: &str) -> Result<AuthUser, Unverified> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(cached) = self.cached(&key) {
+        let key = hash(token);
+        if let Some(cached) = self.cache.get(&key) {
             return cached.ok_or(Unverified::Refused(AuthFailure::InvalidSession));
         }
         let (user, valid_for) = self.ask(token).await?;
-        self.store(key, user.clone(), valid_for.min(self.ttl));
+        self.cache
+            .insert(key, user.clone(), valid_for.min(self.ttl));
         user.ok_or(Unverified::Refused(AuthFailure::InvalidSession))
-    }
-
-    fn cached(&self, key: &[u8; 32]) -> Option<Option<AuthUser>> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .get(key)
-            .filter(|(_, until)| *until > Instant::now())
-            .map(|(user, _)| user.clone())
-    }
-
-    fn store(&self, key: [u8; 32], user: Option<AuthUser>, ttl: Duration) {
-        if ttl.is_zero() {
-            return;
-        }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= MAX_ENTRIES {
-            let now = Instant::now();
-            cache.retain(|_, (_, until)| *until > now);
-            if cache.len() >= 2 * MAX_ENTRIES {
-                cache.clear();
-            }
-        }
-        cache.insert(key, (user, Instant::now() + ttl));
     }
 
     /// Asks the auth server; `None` means "not a valid session", which is cached too.

@@ -11,3 +11,4 @@ mod ingest;
 mod isolation;
 mod messages;
 mod retrieval;
+mod telemetry;

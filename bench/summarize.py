@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Summarises bench/history.sh runs: hey CSV files and pgbench per-transaction logs."""
+import glob
+import os
+import re
+import sys
+
+
+def percentile(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))
+    return values[k]
+
+
+def hey(files):
+    """(requests/s, p50 ms, p99 ms, non-2xx count) over all workers' CSVs."""
+    lat, errors, end = [], 0, 0.0
+    for f in files:
+        with open(f) as fh:
+            next(fh, None)
+            for line in fh:
+                cols = line.strip().split(",")
+                if len(cols) < 8:
+                    continue
+                t, status, offset = float(cols[0]), int(cols[6]), float(cols[7])
+                end = max(end, offset + t)
+                if 200 <= status < 300:
+                    lat.append(t * 1000)
+                else:
+                    errors += 1
+    rate = len(lat) / end if end else 0.0
+    return rate, percentile(lat, 50), percentile(lat, 99), errors
+
+
+def pgbench(work, prefix):
+    """(transactions/s, p50 ms, p99 ms) from pgbench's -l logs and its tps line."""
+    lat = []
+    for f in glob.glob(os.path.join(work, prefix + ".*")):
+        if f.endswith(".out"):
+            continue
+        with open(f) as fh:
+            for line in fh:
+                cols = line.split()
+                if len(cols) >= 6:
+                    lat.append(int(cols[2]) / 1000)
+    with open(os.path.join(work, prefix + ".out")) as fh:
+        m = re.search(r"tps = ([0-9.]+)", fh.read())
+    return (float(m.group(1)) if m else 0.0), percentile(lat, 50), percentile(lat, 99)
+
+
+def table(work, workers, duration):
+    rows = [
+        f"Concurrency {workers} (one connection per worker, each its own user and conversation), "
+        f"{duration} s per run.",
+        "",
+        "| operation | API req/s | API p50 ms | API p99 ms | pgbench tx/s | pgbench p50 ms | pgbench p99 ms "
+        "| API / pgbench | at half peak: req/s | p50 ms | p99 ms | non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for op, label in (("read", "read a 50-message page"), ("append", "append a message")):
+        a_rate, a50, a99, a_err = hey(glob.glob(os.path.join(work, f"{op}_api.*.csv")))
+        p_rate, p50, p99 = pgbench(work, f"{op}_pg")
+        h_rate, h50, h99, h_err = hey(glob.glob(os.path.join(work, f"{op}_half.*.csv")))
+        ratio = a_rate / p_rate if p_rate else float("nan")
+        rows.append(
+            f"| {label} | {a_rate:.0f} | {a50:.2f} | {a99:.2f} | {p_rate:.0f} | {p50:.2f} | {p99:.2f} "
+            f"| {ratio:.0%} | {h_rate:.0f} | {h50:.2f} | {h99:.2f} | {a_err + h_err} |"
+        )
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "rate":
+        print(f"{hey(sys.argv[3:])[0]:.1f}")
+    elif cmd == "table":
+        table(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        sys.exit(f"unknown command {cmd}")
