@@ -15,7 +15,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
+# Each integration test makes its own database; clear what earlier runs left, and ours after.
+drop_test_databases "$TEST_DATABASE_URL"
 cargo test --workspace --locked
+drop_test_databases "$TEST_DATABASE_URL"
 
 shopt -s nullglob
 for suite in scripts/test.d/*.sh; do

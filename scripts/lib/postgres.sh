@@ -19,3 +19,11 @@ ensure_system_postgres() {
   echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2
   return 1
 }
+
+# Drops the per-test databases (chatplane_test_*) that earlier runs left behind.
+drop_test_databases() {
+  local url=$1 db
+  for db in $(psql "$url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'chatplane\_test\_%'"); do
+    psql "$url" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  done
+}
