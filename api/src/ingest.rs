@@ -132,6 +132,11 @@ pub async fn ingest(db: &PgPool, dir: &Path) -> Result<IngestReport, IngestError
         corpus::refresh_terms(&mut tx).await?;
     }
     tx.commit().await?;
+    if !report.wrote_nothing()
+        && let Err(e) = corpus::vacuum(db).await
+    {
+        tracing::warn!(error = %e, "cannot vacuum the corpus tables; autovacuum will");
+    }
     tracing::info!(
         added = report.added.len(),
         changed = report.changed.len(),

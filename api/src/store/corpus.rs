@@ -28,11 +28,15 @@ pub async fn files(tx: &mut PgConnection) -> Result<Vec<StoredFile>, sqlx::Error
         .await
 }
 
-/// Removes a file and, by cascade, its chunks.
+/// Removes a file, its postings and (by cascade) its chunks.
 pub async fn remove(tx: &mut PgConnection, path: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM corpus_postings WHERE path = $1")
+        .bind(path)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM corpus_files WHERE path = $1")
         .bind(path)
-        .execute(tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -56,6 +60,10 @@ pub async fn put(
     .bind(i32::try_from(page.chunks.len()).unwrap_or(i32::MAX))
     .execute(&mut *tx)
     .await?;
+    sqlx::query("DELETE FROM corpus_postings WHERE path = $1")
+        .bind(path)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM corpus_chunks WHERE path = $1")
         .bind(path)
         .execute(&mut *tx)
@@ -95,20 +103,56 @@ pub async fn put(
     .bind(hashes)
     .execute(&mut *tx)
     .await?;
+    // A term in the section's own heading (weight class A) counts twice a term anywhere else:
+    // the heading names the section's subject. Heavier weights let whole lessons win on their
+    // title and lost recall on the question set.
+    sqlx::query(
+        "INSERT INTO corpus_postings (path, word, chunk_id, wtf, len)
+         SELECT c.path, u.lexeme, c.id,
+                (SELECT sum(CASE w WHEN 'A' THEN 1.0 ELSE 0.5 END) FROM unnest(u.weights) w),
+                l.len
+           FROM corpus_chunks c
+           CROSS JOIN LATERAL (SELECT sum(cardinality(positions))::int AS len
+                                 FROM unnest(c.tsv)) l
+           CROSS JOIN LATERAL unnest(c.tsv) u
+          WHERE c.path = $1",
+    )
+    .bind(path)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
-/// Recounts the chunks holding each term (after any change, in the ingest transaction).
+/// Recounts the chunks holding each term, the corpus size and the mean chunk length (after
+/// any change, in the ingest transaction).
 pub async fn refresh_terms(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM corpus_terms")
         .execute(&mut *tx)
         .await?;
     sqlx::query(
         "INSERT INTO corpus_terms (word, ndoc)
-         SELECT word, ndoc FROM ts_stat('SELECT tsv FROM corpus_chunks')",
+         SELECT word, count(*) FROM corpus_postings GROUP BY word",
     )
     .execute(&mut *tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO corpus_stats (chunks, avg_len)
+         SELECT count(*), coalesce(avg(len), 1)
+           FROM (SELECT DISTINCT chunk_id, len FROM corpus_postings) c
+         ON CONFLICT (id) DO UPDATE SET chunks = EXCLUDED.chunks, avg_len = EXCLUDED.avg_len",
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Refreshes the planner statistics and the visibility map after a run that changed the
+/// corpus, so ranking reads the postings index without visiting the table. Outside the
+/// transaction (VACUUM cannot run in one); autovacuum would get there too, later.
+pub async fn vacuum(db: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("VACUUM (ANALYZE) corpus_postings, corpus_terms, corpus_stats")
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -134,8 +178,12 @@ pub struct Passage {
 /// How a question is matched and ranked (see `rag::retriever` for the reasons).
 #[derive(Debug, Clone, Copy)]
 pub struct Ranking {
-    /// ts_rank weights for {D (body), C (parent headings), B (title), A (the section heading)}.
-    pub weights: [f32; 4],
+    /// BM25's term-frequency saturation and length normalisation.
+    pub k1: f64,
+    pub b: f64,
+    /// Terms in more than this share of the chunks are left out of a question that has rarer
+    /// ones: they barely change the ranking and are what costs time.
+    pub common_share: f64,
     /// Weight of the `highlighted_text` terms relative to the question's.
     pub hint_weight: f64,
     /// Factor for chunks of the page the reader is on.
@@ -146,12 +194,11 @@ pub struct Ranking {
 
 /// Top `k` passages for `query`, with `highlight` and `page` (a slug) as hints.
 ///
-/// Each stemmed term of the question is a prefix match, and a chunk matching any of them is a
-/// candidate: a natural question rarely contains every word of the passage that answers it, so
-/// AND (websearch_to_tsquery) would miss most answers. A candidate scores the sum, over the
-/// terms it holds, of the term's weighted `ts_rank` times its inverse document frequency
-/// (BM25's), so "zero moment point" outweighs "robot". Stop words vanish in `to_tsvector`; a
-/// question of only stop words matches nothing.
+/// BM25 over the postings: every chunk holding any of the question's stemmed terms is a
+/// candidate (a natural question rarely contains every word of the passage that answers it, so
+/// AND, as in websearch_to_tsquery, misses most answers), and scores the sum over those terms of
+/// idf × saturated, length-normalised weighted frequency. Stop words vanish in `to_tsvector`; a
+/// question of only stop words (or of words the corpus lacks) matches nothing.
 pub async fn search(
     db: &PgPool,
     query: &str,
@@ -161,48 +208,55 @@ pub async fn search(
     ranking: Ranking,
 ) -> Result<Vec<Passage>, sqlx::Error> {
     sqlx::query_as(
-        "WITH n AS (
-            SELECT greatest(coalesce(sum(chunk_count), 0), 1)::float8 AS total FROM corpus_files
+        "WITH stats AS MATERIALIZED (
+            SELECT chunks, avg_len FROM corpus_stats
          ), words AS (
             SELECT lexeme, 1.0::float8 AS weight FROM unnest(to_tsvector('english', $1))
             UNION ALL
-            SELECT lexeme, $6::float8
+            SELECT lexeme, $5::float8
               FROM (SELECT lexeme FROM unnest(to_tsvector('english', coalesce($2, '')))
-                     ORDER BY cardinality(positions) DESC, lexeme LIMIT $8) h
+                     ORDER BY cardinality(positions) DESC, lexeme LIMIT $7) h
+         ), found AS MATERIALIZED (
+            SELECT w.lexeme, t.ndoc,
+                   sum(w.weight) * ln(1 + ((SELECT chunks FROM stats) - t.ndoc + 0.5)
+                                          / (t.ndoc + 0.5)) AS idf
+              FROM words w JOIN corpus_terms t ON t.word = w.lexeme
+             GROUP BY w.lexeme, t.ndoc
          ), terms AS (
-            SELECT to_tsquery('simple', quote_literal(w.lexeme) || ':*') AS tq,
-                   w.weight * ln(1 + (n.total - coalesce(t.ndoc, 0) + 0.5)
-                                     / (coalesce(t.ndoc, 0) + 0.5)) AS idf
-              FROM words w CROSS JOIN n LEFT JOIN corpus_terms t ON t.word = w.lexeme
-         ), q AS (
-            SELECT string_agg(tq::text, ' | ')::tsquery AS any_term FROM terms
+            SELECT lexeme, idf FROM found
+             WHERE ndoc <= $10::float8 * (SELECT chunks FROM stats)
+                OR NOT EXISTS (SELECT 1 FROM found WHERE ndoc <= $10::float8 * (SELECT chunks FROM stats))
          ), top AS (
-            SELECT c.id,
-                   (sum(terms.idf * ts_rank($5::float4[], c.tsv, terms.tq, 1))
-                    * CASE WHEN c.slug = $3 THEN $7::float8 ELSE 1 END)::float4 AS score
-              FROM q
-              JOIN corpus_chunks c ON c.tsv @@ q.any_term
-              JOIN terms ON c.tsv @@ terms.tq
-             GROUP BY c.id
-             ORDER BY score DESC, c.id
+            SELECT p.chunk_id,
+                   sum(t.idf * p.wtf * ($8::float8 + 1)
+                       / (p.wtf + $8 * (1 - $9::float8 + $9 * p.len / (SELECT avg_len FROM stats))))
+                   * CASE WHEN p.chunk_id IN (SELECT id FROM corpus_chunks WHERE slug = $3)
+                          THEN $6::float8 ELSE 1 END AS score
+              FROM terms t JOIN corpus_postings p ON p.word = t.lexeme
+             GROUP BY p.chunk_id
+             ORDER BY score DESC, p.chunk_id
              LIMIT $4
+         ), shown AS (
+            SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS q FROM terms
          )
          SELECT c.slug, c.title, c.heading, c.anchor, c.content, c.chapter_number,
-                c.page_number, top.score,
-                ts_headline('english', c.content, q.any_term,
+                c.page_number, top.score::float4 AS score,
+                ts_headline('english', c.content, shown.q,
                             'MaxWords=40, MinWords=15, MaxFragments=2, StartSel=\"\", StopSel=\"\"')
                     AS snippet
-           FROM top JOIN corpus_chunks c USING (id) CROSS JOIN q
+           FROM top JOIN corpus_chunks c ON c.id = top.chunk_id CROSS JOIN shown
           ORDER BY top.score DESC, c.id",
     )
     .bind(query)
     .bind(highlight)
     .bind(page)
     .bind(i64::from(k))
-    .bind(ranking.weights.to_vec())
     .bind(ranking.hint_weight)
     .bind(ranking.page_boost)
     .bind(i64::from(ranking.hint_terms))
+    .bind(ranking.k1)
+    .bind(ranking.b)
+    .bind(ranking.common_share)
     .fetch_all(db)
     .await
 }

@@ -70,6 +70,7 @@ async fn the_openapi_document_describes_every_route() {
         "/conversations/{id}",
         "/conversations/{id}/messages",
         "/search",
+        "/agents/run",
     ] {
         assert!(r.body["paths"][path].is_object(), "{path} missing");
     }

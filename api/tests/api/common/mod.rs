@@ -701,17 +701,27 @@ pub struct Question {
     pub anchors: Vec<String>,
 }
 
+/// The questions used while choosing the ranking weights.
 pub fn retrieval_questions() -> Vec<Question> {
-    #[derive(serde::Deserialize)]
-    struct File {
-        questions: Vec<Question>,
-    }
+    question_file().questions
+}
+
+/// Questions written after the weights were chosen, never used to tune them.
+pub fn held_out_questions() -> Vec<Question> {
+    question_file().held_out
+}
+
+#[derive(serde::Deserialize)]
+struct QuestionFile {
+    questions: Vec<Question>,
+    held_out: Vec<Question>,
+}
+
+fn question_file() -> QuestionFile {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/retrieval_questions.json");
     let text = std::fs::read_to_string(path).expect("question set");
-    serde_json::from_str::<File>(&text)
-        .expect("question set parses")
-        .questions
+    serde_json::from_str(&text).expect("question set parses")
 }
 
 /// An app serving the textbook corpus, answering with `llm` or, without one, extractively.

@@ -1,0 +1,284 @@
+//! Retrieval over a corpus of at least 10,000 chunks, and the overhead of `/agents/run` without
+//! a model (DESIGN.md §9), each beside a baseline timed the same way in the same run.
+//!
+//! `cargo bench -p chatplane-api --bench retrieval` (PostgreSQL at TEST_DATABASE_URL, as the
+//! tests). The corpus is the textbook copied `BENCH_COPIES` times (default 60), each copy under
+//! its own slug prefix and with 15% of its words replaced by random words of the textbook's own
+//! vocabulary, so term statistics differ from copy to copy.
+
+#[path = "../tests/api/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chatplane_api::ingest::ingest;
+use chatplane_api::rag::{Hints, Retriever};
+use common::llm::{LlmServer, Step};
+use common::{AppOptions, TestApp, retrieval_questions, spawn_app_with, textbook_dir};
+use serde_json::json;
+
+const RETRIEVALS: usize = 2_000;
+const REQUESTS: usize = 400;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+/// A tiny deterministic generator: the corpus is the same in every run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn markdown_files(dir: &Path, rel: &str, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel_name = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        if entry.path().is_dir() {
+            markdown_files(&entry.path(), &rel_name, out);
+        } else if name.ends_with(".md") || name.ends_with(".mdx") {
+            out.push((
+                rel_name,
+                std::fs::read_to_string(entry.path()).expect("read"),
+            ));
+        }
+    }
+}
+
+fn build_corpus(copies: u64) -> PathBuf {
+    let mut files = Vec::new();
+    markdown_files(&textbook_dir(), "", &mut files);
+    let vocabulary: Vec<String> = files
+        .iter()
+        .flat_map(|(_, t)| t.split_whitespace())
+        .filter(|w| w.len() >= 4 && w.chars().all(char::is_alphabetic))
+        .map(str::to_owned)
+        .collect();
+    let root =
+        std::env::temp_dir().join(format!("chatplane-bench-{}", uuid::Uuid::new_v4().simple()));
+    for copy in 0..copies {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (copy + 1));
+        for (rel, text) in &files {
+            let (front, body) = match text
+                .strip_prefix("---\n")
+                .and_then(|r| r.split_once("\n---\n"))
+            {
+                Some((front, body)) => (front, body),
+                None => ("", text.as_str()),
+            };
+            let front: String = front
+                .lines()
+                .map(|l| match l.strip_prefix("slug: ") {
+                    Some(slug) => format!("slug: /copy-{copy}{slug}\n"),
+                    None => format!("{l}\n"),
+                })
+                .collect();
+            let body: String = body
+                .split_inclusive(' ')
+                .map(|w| {
+                    let bare = w.trim_end();
+                    if bare.len() >= 4
+                        && bare.chars().all(char::is_alphabetic)
+                        && rng.next() % 100 < 15
+                    {
+                        let pick = &vocabulary[(rng.next() % vocabulary.len() as u64) as usize];
+                        format!("{pick}{}", &w[bare.len()..])
+                    } else {
+                        w.to_owned()
+                    }
+                })
+                .collect();
+            let path = root.join(format!("copy-{copy}")).join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, format!("---\n{front}---\n{body}")).expect("write");
+        }
+    }
+    root
+}
+
+struct Timings(Vec<Duration>);
+
+impl Timings {
+    fn report(mut self, label: &str) -> Duration {
+        self.0.sort_unstable();
+        let at = |q: f64| self.0[((self.0.len() as f64 * q) as usize).min(self.0.len() - 1)];
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "{label:<58} n={:<5} median {:>7.3} ms  p95 {:>7.3} ms  p99 {:>7.3} ms",
+            self.0.len(),
+            ms(at(0.5)),
+            ms(at(0.95)),
+            ms(at(0.99))
+        );
+        at(0.5)
+    }
+}
+
+async fn time<F, Fut>(n: usize, mut f: F) -> Timings
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for i in 0..n.min(100) {
+        f(i).await;
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        f(i).await;
+        out.push(started.elapsed());
+    }
+    Timings(out)
+}
+
+async fn run() {
+    let copies: u64 = std::env::var("BENCH_COPIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let dir = build_corpus(copies);
+    let (db, _) = common::migrated_database().await;
+    let started = Instant::now();
+    let report = ingest(&db, &dir).await.expect("ingest");
+    let ingest_time = started.elapsed();
+    let chunks: i64 = sqlx::query_scalar("SELECT count(*) FROM corpus_chunks")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    println!(
+        "corpus: {copies} perturbed copies of the textbook, {} files, {chunks} chunks; ingest {:.2} s; re-ingest unchanged:",
+        report.added.len(),
+        ingest_time.as_secs_f64()
+    );
+    let started = Instant::now();
+    let again = ingest(&db, &dir).await.expect("re-ingest");
+    println!(
+        "  {:.3} s ({} unchanged, nothing written: {})",
+        started.elapsed().as_secs_f64(),
+        again.unchanged,
+        again.wrote_nothing()
+    );
+
+    let questions: Vec<String> = retrieval_questions()
+        .into_iter()
+        .map(|q| q.question)
+        .collect();
+    let retriever = Retriever::new(db.clone(), 3, String::new());
+    let q = &questions;
+    time(RETRIEVALS, |i| {
+        let retriever = &retriever;
+        async move {
+            let found = retriever
+                .retrieve(&q[i % q.len()], Hints::default())
+                .await
+                .expect("retrieve");
+            assert_eq!(found.len(), 3);
+        }
+    })
+    .await
+    .report("retriever: top-3, IDF-weighted ranking + snippets");
+    let db2 = &db;
+    time(RETRIEVALS, |i| async move {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT c.id FROM corpus_chunks c,
+                    (SELECT to_tsquery('simple', string_agg(quote_literal(lexeme) || ':*', ' | ')) AS q
+                       FROM unnest(to_tsvector('english', $1))) q
+              WHERE c.tsv @@ q.q ORDER BY ts_rank(c.tsv, q.q) DESC LIMIT 3",
+        )
+        .bind(&q[i % q.len()])
+        .fetch_all(db2)
+        .await
+        .expect("baseline");
+        assert_eq!(rows.len(), 3);
+    })
+    .await
+    .report("baseline: same OR query, plain ts_rank, ids only");
+    time(RETRIEVALS, |i| async move {
+        let _: Vec<(i64,)> = sqlx::query_as(
+            "SELECT c.id FROM corpus_chunks c, websearch_to_tsquery('english', $1) q
+              WHERE c.tsv @@ q ORDER BY ts_rank(c.tsv, q) DESC LIMIT 3",
+        )
+        .bind(&q[i % q.len()])
+        .fetch_all(db2)
+        .await
+        .expect("baseline");
+    })
+    .await
+    .report("baseline: websearch_to_tsquery (AND), ts_rank, ids only");
+    time(RETRIEVALS, |_| async move {
+        let _: (i32,) = sqlx::query_as("SELECT 1")
+            .fetch_one(db2)
+            .await
+            .expect("select 1");
+    })
+    .await
+    .report("baseline: SELECT 1 (round trip)");
+
+    // /agents/run over HTTP on the same big corpus: extractive, and with a model that answers
+    // at once (a local OpenAI-compatible server), beside appending a message.
+    let llm = LlmServer::start(vec![Step::Answer("An instant answer [1]."); REQUESTS + 100]).await;
+    let mut env = vec![
+        ("RAG_CORPUS_DIR", dir.display().to_string()),
+        ("AGENTS_RATE_PER_MINUTE", "0".to_owned()),
+    ];
+    let extractive = spawn_app_with(AppOptions {
+        env: env.clone(),
+        ..Default::default()
+    })
+    .await;
+    env.extend(llm.env());
+    let with_model = spawn_app_with(AppOptions {
+        env,
+        ..Default::default()
+    })
+    .await;
+    http_round(&extractive, q, "extractive").await;
+    http_round(&with_model, q, "instant local model").await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn http_round(app: &TestApp, q: &[String], label: &str) {
+    let (_, token) = app.user_with_token();
+    let conversation = app.new_conversation(&token, "bench").await;
+    let (token, conversation) = (&token, &conversation);
+    time(REQUESTS, |i| async move {
+        let r = app
+            .append_message(
+                token,
+                conversation,
+                json!({"role": "user", "content": q[i % q.len()]}),
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 201);
+    })
+    .await
+    .report(&format!(
+        "[{label}] baseline: POST /conversations/{{id}}/messages"
+    ));
+    time(REQUESTS, |i| async move {
+        let r = app
+            .post_agents_run(
+                token,
+                json!({"query": q[i % q.len()], "session_id": conversation}),
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    })
+    .await
+    .report(&format!("[{label}] POST /agents/run"));
+}
