@@ -16,10 +16,18 @@ use clap::{Args, Parser, Subcommand};
 use kube::{Api, Client};
 
 #[derive(Parser)]
-#[command(name = "chatplane-operator", version, about)]
+#[command(
+    name = "chatplane-operator",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `run`'s flags, for when the subcommand is left out (it is the default).
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     images: ImageArgs,
 }
@@ -59,17 +67,17 @@ struct ImageArgs {
     otlp_endpoint: Option<String>,
 }
 
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone)]
 struct RunArgs {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8081")]
-    metrics_addr: Option<SocketAddr>,
+    metrics_addr: SocketAddr,
     /// This replica's name: the Lease holder identity and the events' reporter.
     #[arg(long, env = "POD_NAME", default_value = "chatplane-operator")]
-    identity: Option<String>,
+    identity: String,
     /// Namespace of the leader-election Lease (the operator's own).
     #[arg(long, env = "POD_NAMESPACE", default_value = "chatplane-system")]
-    lease_namespace: Option<String>,
+    lease_namespace: String,
     /// Run without leader election (a single replica only).
     #[arg(long, env = "DISABLE_LEADER_ELECTION")]
     disable_leader_election: bool,
@@ -86,7 +94,7 @@ fn images(args: &ImageArgs) -> Images {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+    match cli.command.unwrap_or(Command::Run(cli.run)) {
         Command::Render { file } => {
             let inputs = Inputs {
                 images: images(&cli.images),
@@ -102,9 +110,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(image_args: ImageArgs, args: RunArgs) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(image_args.otlp_endpoint.as_deref())?;
-    let identity = args
-        .identity
-        .unwrap_or_else(|| "chatplane-operator".to_owned());
+    let identity = args.identity;
     let settings = Settings {
         images: images(&image_args),
         otlp_endpoint: image_args.otlp_endpoint.clone(),
@@ -114,21 +120,15 @@ async fn run(image_args: ImageArgs, args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("no Kubernetes configuration (KUBECONFIG or in-cluster)")?;
-    let addr = args
-        .metrics_addr
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8081)));
-    let server = tokio::spawn(http::serve(addr, state.clone()));
+    let server = tokio::spawn(http::serve(args.metrics_addr, state.clone()));
     let ctx = state.to_context(client.clone());
 
     let result = if args.disable_leader_election {
         state.readiness.set(true);
         controller::run(client, ctx).await
     } else {
-        let namespace = args
-            .lease_namespace
-            .unwrap_or_else(|| "chatplane-system".to_owned());
         let lock = LeaseLock {
-            api: Api::namespaced(client.clone(), &namespace),
+            api: Api::namespaced(client.clone(), &args.lease_namespace),
             name: "chatplane-operator-leader".to_owned(),
             identity,
             duration: Duration::from_secs(15),

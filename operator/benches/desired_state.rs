@@ -1,0 +1,53 @@
+//! Time to compute and to serialize the desired state of one ChatDeployment (the largest
+//! example: managed PostgreSQL, ingress with TLS, resources): `cargo bench -p chatplane-operator --bench desired_state`.
+
+use chatplane_operator::{
+    render,
+    resources::{GeneratedValues, Images, Inputs, desired},
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn inputs() -> Inputs {
+    Inputs {
+        images: Images {
+            api: "api:1".into(),
+            auth: "auth:1".into(),
+            postgres: "postgres:17".into(),
+        },
+        corpus_version: None,
+        otlp_endpoint: None,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/ingress-tls.yaml");
+    let cd =
+        render::parse(&std::fs::read_to_string(path).expect("example")).expect("valid example");
+    let inputs = inputs();
+    let values = GeneratedValues::placeholders();
+    c.bench_function("desired_state/build", |b| {
+        b.iter(|| desired(&cd, &inputs, &values).expect("builds"))
+    });
+    c.bench_function("desired_state/build_and_serialize_json", |b| {
+        b.iter(|| {
+            let d = desired(&cd, &inputs, &values).expect("builds");
+            d.manifests()
+                .expect("serializes")
+                .iter()
+                .map(|m| serde_json::to_vec(m).expect("json").len())
+                .sum::<usize>()
+        })
+    });
+    c.bench_function("desired_state/build_and_render_yaml", |b| {
+        b.iter(|| {
+            desired(&cd, &inputs, &values)
+                .expect("builds")
+                .to_yaml()
+                .expect("yaml")
+                .len()
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
