@@ -11,7 +11,9 @@ use crate::{ResourceSpec, SecretKeyRef, defaults};
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.managed) != has(self.external)")
-        .message("set exactly one of database.managed or database.external")
+        .message("set exactly one of database.managed or database.external"),
+    validation = Rule::new("has(self.managed) == has(oldSelf.managed)")
+        .message("the database mode cannot change after creation: move the data, then create a new ChatDeployment")
 )]
 pub struct DatabaseSpec {
     /// A PostgreSQL StatefulSet run by the operator.
@@ -57,8 +59,10 @@ pub struct ManagedDatabase {
     /// Container image; the operator's `--postgres-image` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// The data volume.
+    /// The data volume. Fixed at creation (a StatefulSet's claim template is immutable): to
+    /// grow the volume, resize its PersistentVolumeClaim directly.
     #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("database.managed.storage cannot change after creation: resize the PersistentVolumeClaim data-<name>-postgres-0 instead"))]
     pub storage: StorageSpec,
     /// CPU and memory; sensible requests and limits when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

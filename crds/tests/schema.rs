@@ -26,12 +26,18 @@ fn committed_schema() -> serde_json::Value {
     serde_json::to_value(schema).unwrap()
 }
 
-/// Admission as the API server does it, minus pruning: the types, then the CEL rules.
-fn admit(yaml: &str) -> Result<(), String> {
-    let value: serde_json::Value = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
-    serde_json::from_value::<ChatDeployment>(value.clone()).map_err(|e| e.to_string())?;
+/// Admission as the API server does it, minus pruning: the types, then the CEL rules (with the
+/// transition rules when `old` is the stored object).
+fn admit_update(yaml: &str, old: Option<&str>) -> Result<(), String> {
+    let parse = |yaml: &str| -> Result<serde_json::Value, String> {
+        let value: serde_json::Value = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
+        serde_json::from_value::<ChatDeployment>(value.clone()).map_err(|e| e.to_string())?;
+        Ok(value)
+    };
+    let value = parse(yaml)?;
+    let old = old.map(parse).transpose()?;
     Validator::new()
-        .validate(&committed_schema(), &value, None)
+        .validate(&committed_schema(), &value, old.as_ref())
         .map_err(|errors| {
             errors
                 .iter()
@@ -39,6 +45,10 @@ fn admit(yaml: &str) -> Result<(), String> {
                 .collect::<Vec<_>>()
                 .join("; ")
         })
+}
+
+fn admit(yaml: &str) -> Result<(), String> {
+    admit_update(yaml, None)
 }
 
 #[test]
@@ -237,4 +247,55 @@ fn omitted_fields_get_the_documented_defaults() {
         chatplane_crds::DeletionPolicy::Retain
     );
     assert!(spec.database.external.is_none());
+}
+
+#[test]
+fn updates_may_not_change_what_the_workloads_cannot_follow() {
+    let managed = with_spec("  database:\n    managed:\n      storage: {size: 1Gi}\n");
+    let grown = with_spec("  database:\n    managed:\n      storage: {size: 5Gi}\n");
+    let external = with_spec(
+        "  database:\n    external:\n      apiUrlSecretRef: {name: db, key: api}\n      authUrlSecretRef: {name: db, key: auth}\n",
+    );
+    let scaled = with_spec(
+        "  database:\n    managed:\n      storage: {size: 1Gi}\n  api:\n    replicas: 3\n",
+    );
+    assert_eq!(
+        admit_update(&scaled, Some(&managed)),
+        Ok(()),
+        "other fields stay editable"
+    );
+    assert_eq!(
+        admit_update(&with_spec("  rag: {topK: 4}\n"), Some(BASE)),
+        Ok(()),
+        "defaults compare equal"
+    );
+    let cases = [
+        (
+            "growing the volume",
+            &grown,
+            &managed,
+            "storage cannot change after creation",
+        ),
+        (
+            "managed to external",
+            &external,
+            &managed,
+            "the database mode cannot change",
+        ),
+        (
+            "external to managed",
+            &managed,
+            &external,
+            "the database mode cannot change",
+        ),
+    ];
+    for (description, new, old, expected) in cases {
+        match admit_update(new, Some(old)) {
+            Ok(()) => panic!("{description}: accepted, expected {expected:?}"),
+            Err(error) => assert!(
+                error.contains(expected),
+                "{description}: {error:?}, expected {expected:?}"
+            ),
+        }
+    }
 }
