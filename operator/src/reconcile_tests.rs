@@ -461,3 +461,56 @@ async fn a_corpus_config_map_version_reaches_the_api_pods_config_hash() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn once_the_missing_secret_exists_the_next_reconcile_recovers() {
+    let with_llm = |cd: ChatDeployment| {
+        cd.with_spec(|spec| {
+            spec.rag.llm = Some(LlmSpec {
+                base_url: "https://llm.example.com/v1".to_owned(),
+                model: "m".to_owned(),
+                api_key_secret_ref: Some(SecretKeyRef {
+                    name: "llm-key".to_owned(),
+                    key: "api-key".to_owned(),
+                }),
+            });
+        })
+    };
+    let cd = with_llm(ChatDeployment::test());
+    let (_, first, _) = against(&cd, Scenario::default(), async |ctx| {
+        reconcile(Arc::new(cd.clone()), ctx).await
+    })
+    .await;
+    let degraded = with_llm(ChatDeployment::test()).with_status(status_patches(&first).remove(0));
+
+    let scenario = Scenario::default().with_secret("llm-key", &["api-key"]);
+    let (result, recorded, _) = against(&degraded, scenario, async |ctx| {
+        reconcile(Arc::new(degraded.clone()), ctx).await
+    })
+    .await;
+    result.unwrap();
+    let status = status_patches(&recorded).remove(0);
+    assert_eq!(status.phase, Some(chatplane_crds::Phase::Progressing));
+    assert_eq!(condition(&status, "Degraded").status, "False");
+    assert_eq!(condition(&status, "Degraded").reason, "ReconcileSucceeded");
+    let event = recorded
+        .iter()
+        .find(|r| r.path().ends_with("/events"))
+        .expect("a transition event");
+    assert_eq!(
+        (event.body["type"].as_str(), event.body["reason"].as_str()),
+        (Some("Normal"), Some("Progressing"))
+    );
+    let api = applies(&recorded)
+        .into_iter()
+        .find(|r| r.path().ends_with("/deployments/chat-api"))
+        .unwrap();
+    let env = api.body["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let key = env.iter().find(|e| e["name"] == "LLM_API_KEY").unwrap();
+    assert_eq!(
+        key["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "llm-key", "key": "api-key", "optional": false})
+    );
+}

@@ -214,3 +214,176 @@ pub fn degraded_status(
     status.observed_generation = generation;
     status
 }
+
+#[cfg(test)]
+mod tests {
+    use chatplane_crds::{ChatDeployment, ChatDeploymentStatus, Phase};
+    use k8s_openapi::{
+        api::apps::v1::{
+            Deployment, DeploymentSpec, DeploymentStatus, StatefulSet, StatefulSetStatus,
+        },
+        apimachinery::pkg::apis::meta::v1::Time,
+        jiff::Timestamp,
+    };
+
+    use super::{Observed, degraded_status, observed_status};
+    use crate::{fixtures::Fixture, resources::Names};
+
+    fn now() -> Time {
+        Time(Timestamp::from_second(1_800_000_000).unwrap())
+    }
+
+    fn deployment(replicas: i32, available: i32, observed_generation: i64) -> Deployment {
+        let mut d = Deployment {
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                ..Default::default()
+            }),
+            status: Some(DeploymentStatus {
+                observed_generation: Some(observed_generation),
+                available_replicas: Some(available),
+                updated_replicas: Some(available),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        d.metadata.generation = Some(2);
+        d
+    }
+
+    fn postgres(ready: i32) -> StatefulSet {
+        StatefulSet {
+            status: Some(StatefulSetStatus {
+                ready_replicas: Some(ready),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn conditions(status: &ChatDeploymentStatus) -> Vec<(String, String, String)> {
+        status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect()
+    }
+
+    fn summary(observed: Observed<'_>) -> ChatDeploymentStatus {
+        let cd = ChatDeployment::test();
+        observed_status(&cd, &Names::new("chat", "testns"), observed, &now())
+    }
+
+    #[test]
+    fn ready_needs_every_component_current_and_available() {
+        let (pg, auth, api) = (postgres(1), deployment(2, 2, 2), deployment(3, 3, 2));
+        let all = summary(Observed {
+            postgres: Some(&pg),
+            auth: Some(&auth),
+            api: Some(&api),
+        });
+        assert_eq!(all.phase, Some(Phase::Ready));
+        assert_eq!(
+            conditions(&all),
+            [
+                (
+                    "DatabaseReady".into(),
+                    "True".into(),
+                    "PostgresReady".into()
+                ),
+                (
+                    "AuthReady".into(),
+                    "True".into(),
+                    "DeploymentAvailable".into()
+                ),
+                (
+                    "ApiReady".into(),
+                    "True".into(),
+                    "DeploymentAvailable".into()
+                ),
+                ("Ready".into(), "True".into(), "AllComponentsReady".into()),
+                (
+                    "Degraded".into(),
+                    "False".into(),
+                    "ReconcileSucceeded".into()
+                ),
+            ]
+        );
+
+        let rolling = deployment(3, 3, 1);
+        let stale = summary(Observed {
+            postgres: Some(&pg),
+            auth: Some(&auth),
+            api: Some(&rolling),
+        });
+        assert_eq!(
+            stale.phase,
+            Some(Phase::Progressing),
+            "a status of an older generation is not ready"
+        );
+        let ready = stale
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.reason.as_str(), ready.message.as_str()),
+            ("ComponentsNotReady", "Waiting for ApiReady.")
+        );
+
+        let starting = postgres(0);
+        let waiting = summary(Observed {
+            postgres: Some(&starting),
+            auth: Some(&auth),
+            api: Some(&api),
+        });
+        assert_eq!(waiting.conditions[0].reason, "PostgresNotReady");
+    }
+
+    #[test]
+    fn zero_replicas_and_an_external_database_count_as_ready() {
+        let (auth, api) = (deployment(0, 0, 2), deployment(1, 1, 2));
+        let status = summary(Observed {
+            postgres: None,
+            auth: Some(&auth),
+            api: Some(&api),
+        });
+        assert_eq!(status.conditions[0].reason, "ExternalDatabaseConfigured");
+        assert_eq!(status.conditions[1].reason, "ScaledToZero");
+        assert_eq!(status.phase, Some(Phase::Ready));
+    }
+
+    #[test]
+    fn a_degraded_spec_keeps_the_component_conditions_and_recovers_on_success() {
+        let (pg, auth, api) = (postgres(1), deployment(1, 1, 2), deployment(1, 1, 2));
+        let observed = Observed {
+            postgres: Some(&pg),
+            auth: Some(&auth),
+            api: Some(&api),
+        };
+        let ready = summary(observed);
+        let cd = ChatDeployment::test().with_status(ready);
+        let degraded = degraded_status(
+            &cd,
+            chatplane_crds::Reason::SecretNotFound,
+            "Secret \"x\" is missing.",
+            &now(),
+        );
+        assert_eq!(degraded.phase, Some(Phase::Degraded));
+        let by_type = |s: &ChatDeploymentStatus, t: &str| {
+            s.conditions.iter().find(|c| c.type_ == t).unwrap().clone()
+        };
+        assert_eq!(
+            by_type(&degraded, "ApiReady").status,
+            "True",
+            "running workloads are still described"
+        );
+        assert_eq!(by_type(&degraded, "Degraded").reason, "SecretNotFound");
+        assert_eq!(by_type(&degraded, "Ready").reason, "SpecDegraded");
+
+        let fixed = ChatDeployment::test().with_status(degraded);
+        let recovered = observed_status(&fixed, &Names::new("chat", "testns"), observed, &now());
+        assert_eq!(recovered.phase, Some(Phase::Ready));
+        assert_eq!(by_type(&recovered, "Degraded").status, "False");
+    }
+}
