@@ -33,6 +33,10 @@ pub struct Endpoints {
     pub api: String,
     /// The auth server inside the cluster.
     pub auth: String,
+    /// The host of the Ingress the operator manages, when `spec.ingress` is set. The operator
+    /// also reads it back: when `spec.ingress` is removed, it deletes that Ingress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<String>,
 }
 
 /// A summary for `kubectl get`.

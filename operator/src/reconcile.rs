@@ -156,6 +156,15 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
     for object in &desired.ingresses {
         apply(&ingresses, object).await?;
     }
+    // `spec.ingress` was removed since the last status: the Ingress it made goes too.
+    let had_ingress = cd
+        .status
+        .as_ref()
+        .and_then(|s| s.endpoints.as_ref())
+        .is_some_and(|e| e.ingress.is_some());
+    if cd.spec.ingress.is_none() && had_ingress {
+        delete_if_present(&ingresses, &names.instance).await?;
+    }
 
     let observed = Observed {
         postgres: postgres.as_ref(),

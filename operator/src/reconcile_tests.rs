@@ -514,3 +514,53 @@ async fn once_the_missing_secret_exists_the_next_reconcile_recovers() {
         serde_json::json!({"name": "llm-key", "key": "api-key", "optional": false})
     );
 }
+
+#[tokio::test]
+async fn removing_the_ingress_from_the_spec_deletes_the_ingress_once() {
+    let with_ingress = ChatDeployment::test().with_spec(|spec| {
+        spec.ingress = Some(chatplane_crds::IngressSpec {
+            class_name: None,
+            host: "chat.example.com".to_owned(),
+            tls: None,
+        });
+    });
+    let (_, first, _) = against(&with_ingress, Scenario::default(), async |ctx| {
+        reconcile(Arc::new(with_ingress.clone()), ctx).await
+    })
+    .await;
+    let status = status_patches(&first).remove(0);
+    assert_eq!(
+        status.endpoints.as_ref().unwrap().ingress.as_deref(),
+        Some("chat.example.com")
+    );
+
+    let removed = ChatDeployment::test().with_status(status);
+    let (result, recorded, _) = against(&removed, Scenario::default(), async |ctx| {
+        reconcile(Arc::new(removed.clone()), ctx).await
+    })
+    .await;
+    result.unwrap();
+    let deletes: Vec<&str> = recorded
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(Recorded::path)
+        .collect();
+    assert_eq!(
+        deletes,
+        [format!(
+            "/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/chat"
+        )]
+    );
+    let status = status_patches(&recorded).remove(0);
+    assert_eq!(
+        status.endpoints.unwrap().ingress,
+        None,
+        "the next reconcile deletes nothing"
+    );
+
+    let (_, never_had, _) = against(&ChatDeployment::test(), Scenario::default(), async |ctx| {
+        reconcile(Arc::new(ChatDeployment::test()), ctx).await
+    })
+    .await;
+    assert!(!never_had.iter().any(|r| r.method == "DELETE"));
+}

@@ -99,6 +99,7 @@ pub fn endpoints(cd: &ChatDeployment, names: &Names) -> Endpoints {
         public: cd.spec.public_url.clone(),
         api: names.api_url(),
         auth: names.auth_url(),
+        ingress: cd.spec.ingress.as_ref().map(|i| i.host.clone()),
     }
 }
 
