@@ -265,3 +265,54 @@ impl DeltaStream {
             .map(str::to_owned))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(parts: &[&str]) -> DeltaStream {
+        let parts: Vec<Result<Bytes, reqwest::Error>> = parts
+            .iter()
+            .map(|p| Ok(Bytes::from(p.to_string())))
+            .collect();
+        DeltaStream {
+            bytes: futures::stream::iter(parts).boxed(),
+            buffer: Vec::new(),
+            idle: Duration::from_secs(1),
+            finished: false,
+            saw_finish_reason: false,
+        }
+    }
+
+    async fn collect(mut s: DeltaStream) -> Result<String, LlmError> {
+        let mut out = String::new();
+        while let Some(piece) = s.next().await? {
+            out.push_str(&piece);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn chunks_split_anywhere_are_reassembled() {
+        let s = stream(&[
+            ": keep-alive\r\n\r\ndata: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\r\n\r\nda",
+            "ta: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"total_tokens\":3}}\n\ndata: [DONE]\n\n",
+        ]);
+        assert_eq!(collect(s).await, Ok("Hello".into()));
+    }
+
+    #[tokio::test]
+    async fn a_cut_stream_is_an_error_unless_it_finished() {
+        let cut = stream(&["data: {\"choices\":[{\"delta\":{\"content\":\"Hal\"}}]}\n\n"]);
+        assert!(matches!(collect(cut).await, Err(LlmError::Malformed(_))));
+        let finished = stream(&[
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Done\"},\"finish_reason\":\"stop\"}]}",
+        ]);
+        assert_eq!(collect(finished).await, Ok("Done".into()));
+        let broken = stream(&["data: {not json}\n\n"]);
+        assert!(matches!(collect(broken).await, Err(LlmError::Malformed(_))));
+        let error = stream(&["data: {\"error\":{\"message\":\"overloaded\"}}\n\n"]);
+        assert!(matches!(collect(error).await, Err(LlmError::Malformed(_))));
+    }
+}

@@ -398,7 +398,14 @@ pub enum Auth<'a> {
 
 impl TestApp {
     async fn wait_until_ready(&self) {
-        for _ in 0..200 {
+        self.wait_ready_within(std::time::Duration::from_secs(5))
+            .await;
+    }
+
+    /// Waits for `/readyz` (a large corpus takes a while to ingest at start-up).
+    pub async fn wait_ready_within(&self, limit: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
             if let Ok(r) = self
                 .client
                 .get(format!("{}/readyz", self.address))
