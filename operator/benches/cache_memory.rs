@@ -103,19 +103,9 @@ fn mib(bytes: isize) -> f64 {
 
 fn main() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/ingress-tls.yaml");
-    let template = serde_json::to_value(
-        render::parse(&std::fs::read_to_string(path).expect("example")).expect("valid"),
-    )
-    .expect("json");
-    let inputs = Inputs {
-        images: Images {
-            api: "api:1".into(),
-            auth: "auth:1".into(),
-            postgres: "postgres:17".into(),
-        },
-        corpus_version: None,
-        otlp_endpoint: None,
-    };
+    let template =
+        serde_json::to_value(render::parse_file(path).expect("a valid example")).expect("json");
+    let inputs = Inputs::new(Images::defaults());
 
     let before = live();
     let mut chat_deployments = Writer::<ChatDeployment>::default();

@@ -7,23 +7,10 @@ use chatplane_operator::{
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn inputs() -> Inputs {
-    Inputs {
-        images: Images {
-            api: "api:1".into(),
-            auth: "auth:1".into(),
-            postgres: "postgres:17".into(),
-        },
-        corpus_version: None,
-        otlp_endpoint: None,
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/ingress-tls.yaml");
-    let cd =
-        render::parse(&std::fs::read_to_string(path).expect("example")).expect("valid example");
-    let inputs = inputs();
+    let cd = render::parse_file(path).expect("a valid example");
+    let inputs = Inputs::new(Images::defaults());
     let values = GeneratedValues::placeholders();
     c.bench_function("desired_state/build", |b| {
         b.iter(|| desired(&cd, &inputs, &values).expect("builds"))

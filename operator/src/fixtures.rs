@@ -27,6 +27,8 @@ pub trait Fixture: Sized {
     fn deleting(self) -> Self;
     fn with_spec(self, edit: impl FnOnce(&mut ChatDeploymentSpec)) -> Self;
     fn with_status(self, status: ChatDeploymentStatus) -> Self;
+    /// An LLM whose API key is the Secret key `llm-key`/`api-key`.
+    fn with_llm_key(self) -> Self;
 }
 
 impl Fixture for ChatDeployment {
@@ -66,6 +68,19 @@ impl Fixture for ChatDeployment {
     fn with_status(mut self, status: ChatDeploymentStatus) -> Self {
         self.status = Some(status);
         self
+    }
+
+    fn with_llm_key(self) -> Self {
+        self.with_spec(|spec| {
+            spec.rag.llm = Some(chatplane_crds::LlmSpec {
+                base_url: "https://llm.example.com/v1".to_owned(),
+                model: "m".to_owned(),
+                api_key_secret_ref: Some(chatplane_crds::SecretKeyRef {
+                    name: "llm-key".to_owned(),
+                    key: "api-key".to_owned(),
+                }),
+            });
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use chatplane_operator::{
     controller, http,
     leader::LeaseLock,
     render,
-    resources::{Images, Inputs},
+    resources::{DEFAULT_API_IMAGE, DEFAULT_AUTH_IMAGE, DEFAULT_POSTGRES_IMAGE, Images, Inputs},
     telemetry,
 };
 use clap::{Args, Parser, Subcommand};
@@ -48,18 +48,18 @@ enum Command {
 struct ImageArgs {
     /// Default image of the chat API.
     #[arg(long, env = "CHATPLANE_API_IMAGE", global = true,
-          default_value = concat!("ghcr.io/chatplane/chatplane-api:", env!("CARGO_PKG_VERSION")))]
+          default_value = DEFAULT_API_IMAGE)]
     api_image: String,
     /// Default image of the Better Auth server.
     #[arg(long, env = "CHATPLANE_AUTH_IMAGE", global = true,
-          default_value = concat!("ghcr.io/chatplane/chatplane-auth:", env!("CARGO_PKG_VERSION")))]
+          default_value = DEFAULT_AUTH_IMAGE)]
     auth_image: String,
     /// Default image of the managed PostgreSQL.
     #[arg(
         long,
         env = "CHATPLANE_POSTGRES_IMAGE",
         global = true,
-        default_value = "docker.io/library/postgres:17.6"
+        default_value = DEFAULT_POSTGRES_IMAGE
     )]
     postgres_image: String,
     /// OTLP/HTTP endpoint for the operator's traces, also handed to the API pods.

@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chatplane_crds::{ChatDeployment, ChatDeploymentStatus, DeletionPolicy, LlmSpec, SecretKeyRef};
+use chatplane_crds::{ChatDeployment, ChatDeploymentStatus, DeletionPolicy, SecretKeyRef};
 use kube::runtime::controller::Action;
 use serde_json::Value;
 
@@ -243,16 +243,7 @@ async fn a_second_reconcile_applies_identical_bytes_and_does_not_patch_the_statu
 
 #[tokio::test]
 async fn a_missing_secret_degrades_the_resource_without_applying_anything_and_backs_off() {
-    let cd = ChatDeployment::test().with_spec(|spec| {
-        spec.rag.llm = Some(LlmSpec {
-            base_url: "https://llm.example.com/v1".to_owned(),
-            model: "m".to_owned(),
-            api_key_secret_ref: Some(SecretKeyRef {
-                name: "llm-key".to_owned(),
-                key: "api-key".to_owned(),
-            }),
-        });
-    });
+    let cd = ChatDeployment::test().with_llm_key();
     let (outcome, recorded, metrics) = against(&cd, Scenario::default(), async |ctx| {
         let cd = Arc::new(cd.clone());
         let result = reconcile(cd.clone(), ctx.clone()).await;
@@ -464,24 +455,14 @@ async fn a_corpus_config_map_version_reaches_the_api_pods_config_hash() {
 
 #[tokio::test]
 async fn once_the_missing_secret_exists_the_next_reconcile_recovers() {
-    let with_llm = |cd: ChatDeployment| {
-        cd.with_spec(|spec| {
-            spec.rag.llm = Some(LlmSpec {
-                base_url: "https://llm.example.com/v1".to_owned(),
-                model: "m".to_owned(),
-                api_key_secret_ref: Some(SecretKeyRef {
-                    name: "llm-key".to_owned(),
-                    key: "api-key".to_owned(),
-                }),
-            });
-        })
-    };
-    let cd = with_llm(ChatDeployment::test());
+    let cd = ChatDeployment::test().with_llm_key();
     let (_, first, _) = against(&cd, Scenario::default(), async |ctx| {
         reconcile(Arc::new(cd.clone()), ctx).await
     })
     .await;
-    let degraded = with_llm(ChatDeployment::test()).with_status(status_patches(&first).remove(0));
+    let degraded = ChatDeployment::test()
+        .with_llm_key()
+        .with_status(status_patches(&first).remove(0));
 
     let scenario = Scenario::default().with_secret("llm-key", &["api-key"]);
     let (result, recorded, _) = against(&degraded, scenario, async |ctx| {

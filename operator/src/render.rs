@@ -28,10 +28,15 @@ pub fn render(yaml: &str, inputs: &Inputs) -> Result<String> {
     desired(&cd, inputs, &GeneratedValues::placeholders())?.to_yaml()
 }
 
-pub fn render_file(path: &str, inputs: &Inputs) -> Result<String> {
+pub fn parse_file(path: &str) -> Result<ChatDeployment> {
     let yaml = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
         path: path.to_owned(),
         source,
     })?;
-    render(&yaml, inputs)
+    parse(&yaml)
+}
+
+pub fn render_file(path: &str, inputs: &Inputs) -> Result<String> {
+    let cd = parse_file(path)?;
+    desired(&cd, inputs, &GeneratedValues::placeholders())?.to_yaml()
 }

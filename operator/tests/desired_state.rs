@@ -14,22 +14,14 @@ use k8s_openapi::api::{
 };
 
 fn inputs() -> Inputs {
-    Inputs {
-        images: Images {
-            api: "api:1".into(),
-            auth: "auth:1".into(),
-            postgres: "postgres:17".into(),
-        },
-        corpus_version: None,
-        otlp_endpoint: None,
-    }
+    Inputs::new(Images::defaults())
 }
 
 fn example(name: &str) -> ChatDeployment {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")
         .join(name);
-    render::parse(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    render::parse_file(path.to_str().unwrap()).unwrap()
 }
 
 const EXAMPLES: [&str; 4] = [

@@ -42,6 +42,28 @@ pub struct Images {
     pub postgres: String,
 }
 
+pub const DEFAULT_API_IMAGE: &str = concat!(
+    "ghcr.io/chatplane/chatplane-api:",
+    env!("CARGO_PKG_VERSION")
+);
+pub const DEFAULT_AUTH_IMAGE: &str = concat!(
+    "ghcr.io/chatplane/chatplane-auth:",
+    env!("CARGO_PKG_VERSION")
+);
+/// Debian-based: the pod's uid 999 is its `postgres` user.
+pub const DEFAULT_POSTGRES_IMAGE: &str = "docker.io/library/postgres:17.6";
+
+impl Images {
+    /// The images of this release, what `--api-image` and friends default to.
+    pub fn defaults() -> Self {
+        Self {
+            api: DEFAULT_API_IMAGE.to_owned(),
+            auth: DEFAULT_AUTH_IMAGE.to_owned(),
+            postgres: DEFAULT_POSTGRES_IMAGE.to_owned(),
+        }
+    }
+}
+
 /// Everything besides the resource that shapes the desired state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inputs {
@@ -50,6 +72,17 @@ pub struct Inputs {
     pub corpus_version: Option<String>,
     /// Passed on to the API as OTEL_EXPORTER_OTLP_ENDPOINT when the operator has one.
     pub otlp_endpoint: Option<String>,
+}
+
+impl Inputs {
+    /// Inputs with nothing read from the cluster: what `render` uses.
+    pub fn new(images: Images) -> Self {
+        Self {
+            images,
+            corpus_version: None,
+            otlp_endpoint: None,
+        }
+    }
 }
 
 /// One ChatDeployment seen from its builders.
