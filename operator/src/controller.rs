@@ -55,3 +55,30 @@ pub async fn run(client: Client, ctx: Arc<Context>) -> Result<()> {
     info!("controller stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chatplane_crds::ChatDeployment;
+
+    use super::run;
+    use crate::{
+        Error,
+        fixtures::{Fixture, Scenario, against},
+    };
+
+    #[tokio::test]
+    async fn without_the_crd_the_operator_stops_at_once_instead_of_watching() {
+        let (result, recorded, _) =
+            against(&ChatDeployment::test(), Scenario::default(), async |ctx| {
+                run(ctx.client.clone(), ctx).await
+            })
+            .await;
+        assert!(matches!(result, Err(Error::KubeError(_))), "{result:?}");
+        assert_eq!(recorded.len(), 1, "one list, no watch: {recorded:#?}");
+        assert_eq!(recorded[0].method, "GET");
+        assert_eq!(
+            recorded[0].uri,
+            "/apis/chatplane.dev/v1alpha1/chatdeployments?&limit=1"
+        );
+    }
+}
