@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The history benchmark of DESIGN.md §9: an authenticated read of a 50-message page and an
-# authenticated append through the API (release build), driven by `hey` at a fixed concurrency,
-# beside pgbench running the same SQL at the same concurrency against the same database, in
-# the same run. Then the API again at half its peak rate, for p50/p99 there.
+# authenticated append through the API (release build), driven by `wrk` at a fixed concurrency
+# (closed loop), beside pgbench running the same SQL at the same concurrency against the same
+# database, in the same run. Then the API again at half its peak rate (open loop, `hey -q`), for
+# p50/p99 there.
 #
-# Each of WORKERS workers is its own user with its own conversation (one hey process each, one
-# connection); pgbench runs WORKERS clients. Results: a markdown table on stdout and in
-# bench/results/history.md.
+# Each of WORKERS workers is its own user with its own conversation (one wrk thread and
+# connection each; one hey process each at half rate); pgbench runs WORKERS clients. Results: a
+# markdown table on stdout and in bench/results/history.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
@@ -18,7 +19,9 @@ DB="chatplane_bench_$$"
 
 source scripts/lib/postgres.sh
 ensure_system_postgres
-command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
+if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq hey wrk >/dev/null
+fi
 
 cargo build --release --locked -p chatplane-api --bin chatplane-api --example bench_auth
 BIN="$CARGO_TARGET_DIR/release/chatplane-api"
@@ -53,13 +56,23 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && b
 
 conv() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 
-# hey_run NAME METHOD PATH_SUFFIX [RATE_PER_WORKER]: one hey per worker, raw latencies as CSV.
+# wrk_run NAME METHOD PATH_SUFFIX: peak rate, one thread and connection per worker.
+wrk_run() {
+  local name=$1 method=$2 suffix=$3
+  : >"$work/$name.targets"
+  for i in $(seq 0 $((WORKERS - 1))); do
+    echo "$method /conversations/$(conv "$i")/messages$suffix $(token "$i")" >>"$work/$name.targets"
+  done
+  BENCH_TARGETS="$work/$name.targets" wrk -t "$WORKERS" -c "$WORKERS" -d "${DURATION}s" \
+    -s bench/wrk.lua "http://127.0.0.1:$PORT" >"$work/$name.wrk"
+}
+
+# hey_run NAME METHOD PATH_SUFFIX RATE_PER_WORKER: open loop at a fixed rate, raw latencies as CSV.
 hey_run() {
-  local name=$1 method=$2 suffix=$3 rate=${4:-0}
+  local name=$1 method=$2 suffix=$3 rate=$4
   local hp=()
   for i in $(seq 0 $((WORKERS - 1))); do
-    local args=(-z "${DURATION}s" -c 1 -m "$method" -o csv -H "Authorization: Bearer $(token "$i")")
-    [ "$rate" != 0 ] && args+=(-q "$rate")
+    local args=(-z "${DURATION}s" -c 1 -q "$rate" -m "$method" -o csv -H "Authorization: Bearer $(token "$i")")
     [ "$method" = POST ] && args+=(-T application/json -d '{"role":"user","content":"benchmark message"}')
     hey "${args[@]}" "http://127.0.0.1:$PORT/conversations/$(conv "$i")/messages$suffix" >"$work/$name.$i.csv" &
     hp+=($!)
@@ -75,12 +88,12 @@ pgbench_run() {
 
 summary() { python3 bench/summarize.py "$@"; }
 
-hey_run read_api GET '?limit=50'
+wrk_run read_api GET '?limit=50'
 pgbench_run read_pg bench/sql/read_page.sql
-hey_run append_api POST ''
+wrk_run append_api POST ''
 pgbench_run append_pg bench/sql/append.sql
-read_rate=$(summary rate hey "$work"/read_api.*.csv)
-append_rate=$(summary rate hey "$work"/append_api.*.csv)
+read_rate=$(summary rate "$work/read_api.wrk")
+append_rate=$(summary rate "$work/append_api.wrk")
 hey_run read_half GET '?limit=50' "$(python3 -c "print(max(1, int($read_rate / 2 / $WORKERS)))")"
 hey_run append_half POST '' "$(python3 -c "print(max(1, int($append_rate / 2 / $WORKERS)))")"
 

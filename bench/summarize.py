@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Summarises bench/history.sh runs: hey CSV files and pgbench per-transaction logs."""
+"""Summarises bench/history.sh runs: wrk summaries, hey CSV files, pgbench logs."""
 import glob
+import json
 import os
 import re
 import sys
@@ -34,6 +35,16 @@ def hey(files):
     return rate, percentile(lat, 50), percentile(lat, 99), errors
 
 
+def wrk(path):
+    """(requests/s, p50 ms, p99 ms, errors) from the JSON line bench/wrk.lua prints."""
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("WRK "):
+                d = json.loads(line[4:])
+                return d["rate"], d["p50_ms"], d["p99_ms"], d["errors"]
+    raise SystemExit(f"no wrk summary in {path}")
+
+
 def pgbench(work, prefix):
     """(transactions/s, p50 ms, p99 ms) from pgbench's -l logs and its tps line."""
     lat = []
@@ -53,14 +64,14 @@ def pgbench(work, prefix):
 def table(work, workers, duration):
     rows = [
         f"Concurrency {workers} (one connection per worker, each its own user and conversation), "
-        f"{duration} s per run.",
+        f"{duration} s per run. Peak: wrk (closed loop) and pgbench; half peak: hey at a fixed rate.",
         "",
         "| operation | API req/s | API p50 ms | API p99 ms | pgbench tx/s | pgbench p50 ms | pgbench p99 ms "
         "| API / pgbench | at half peak: req/s | p50 ms | p99 ms | non-2xx |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for op, label in (("read", "read a 50-message page"), ("append", "append a message")):
-        a_rate, a50, a99, a_err = hey(glob.glob(os.path.join(work, f"{op}_api.*.csv")))
+        a_rate, a50, a99, a_err = wrk(os.path.join(work, f"{op}_api.wrk"))
         p_rate, p50, p99 = pgbench(work, f"{op}_pg")
         h_rate, h50, h99, h_err = hey(glob.glob(os.path.join(work, f"{op}_half.*.csv")))
         ratio = a_rate / p_rate if p_rate else float("nan")
@@ -74,7 +85,7 @@ def table(work, workers, duration):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "rate":
-        print(f"{hey(sys.argv[3:])[0]:.1f}")
+        print(f"{wrk(sys.argv[2])[0]:.1f}")
     elif cmd == "table":
         table(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

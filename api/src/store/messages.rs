@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -12,7 +12,8 @@ pub struct MessageRow {
     pub conversation_id: Uuid,
     pub role: String,
     pub content: String,
-    pub sources: Value,
+    /// Passed through as stored: history reads never need to look inside.
+    pub sources: Box<RawValue>,
     pub agent_type: Option<String>,
     pub status: String,
     pub created_at: DateTime<Utc>,
@@ -60,7 +61,7 @@ struct PageRow {
     conversation_id: Uuid,
     role: Option<String>,
     content: Option<String>,
-    sources: Option<Value>,
+    sources: Option<Box<RawValue>>,
     agent_type: Option<String>,
     status: Option<String>,
     created_at: Option<DateTime<Utc>>,
