@@ -321,7 +321,7 @@ impl Turn {
             .ok()
             .and_then(|v| Sources::parse(Some(v)).ok())
             .unwrap_or_else(Sources::empty);
-        store::messages::append(
+        let row = store::messages::append(
             &self.ctx.db,
             &self.owner,
             self.conversation,
@@ -333,7 +333,9 @@ impl Turn {
                 status,
             },
         )
-        .await
+        .await?;
+        self.ctx.metrics.answer(&self.agent_used, status.as_str());
+        Ok(row)
     }
 
     /// Stores a model failure as a `failed` message (keeping any partial text) and returns
@@ -403,7 +405,9 @@ fn error_event(e: &ApiError, message_id: Option<Uuid>) -> Event {
             "status": e.status().as_u16(),
             "detail": match e {
                 ApiError::ModelTimeout => "the language model did not answer in time",
-                _ => "the language model failed to answer",
+                ApiError::ModelFailed(_) => "the language model failed to answer",
+                ApiError::NotFound(_) => "the conversation was deleted while the answer was written",
+                _ => "the answer could not be stored",
             },
             "message_id": message_id,
         }),

@@ -6,10 +6,10 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::query::{Query, params};
-use super::{body, conversation_id, respond};
+use super::{body, conversation_id, page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
-use crate::domain::{Cursor, PageSize, Title};
+use crate::domain::Title;
 use crate::error::{ApiError, db};
 use crate::store;
 use crate::store::conversations::ConversationRow;
@@ -70,52 +70,21 @@ pub fn routes(
         .unify()
 }
 
-/// A JSON array reply with an RFC 8288 `Link: <…>; rel="next"` header when there is more.
-pub(super) fn page_reply<T: serde::Serialize>(items: &[T], next: Option<String>) -> Response {
-    let mut res = warp::Reply::into_response(warp::reply::json(&items));
-    if let Some(next) = next
-        && let Ok(v) = warp::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
-    {
-        res.headers_mut().insert(warp::http::header::LINK, v);
-    }
-    res
-}
-
-pub(super) fn page_size(q: &Query, ctx: &ApiContext) -> Result<PageSize, ApiError> {
-    PageSize::parse(
-        q.get("limit").map(String::as_str),
-        ctx.limits.default_page_size,
-        ctx.limits.max_page_size,
-    )
-    .map_err(ApiError::BadRequest)
-}
-
-pub(super) fn cursor(q: &Query, name: &str) -> Result<Option<Cursor>, ApiError> {
-    q.get(name)
-        .map(|raw| Cursor::parse(raw).map_err(|e| ApiError::BadRequest(format!("{name}: {e}"))))
-        .transpose()
-}
-
 #[tracing::instrument(name = "Listing conversations", skip_all)]
 async fn list(user: AuthUser, q: Query, ctx: ApiContext) -> Result<Response, ApiError> {
-    let size = page_size(&q, &ctx)?;
-    let after = cursor(&q, "cursor")?;
+    let size = page::size(&q, &ctx)?;
+    let after = page::cursor(&q, "cursor")?;
     let mut rows = store::conversations::list(&ctx.db, &user.id, size, after)
         .await
         .map_err(db)?;
-    let next = if rows.len() > size.get() as usize {
-        rows.truncate(size.get() as usize);
-        rows.last().map(|last| {
-            format!(
-                "/conversations?limit={}&cursor={}",
-                size.get(),
-                last.cursor().encode()
-            )
-        })
-    } else {
-        None
-    };
-    Ok(page_reply(&rows, next))
+    let next = page::trim(&mut rows, size, |last| {
+        format!(
+            "/conversations?limit={}&cursor={}",
+            size.get(),
+            last.cursor().encode()
+        )
+    });
+    Ok(page::reply(&rows, next))
 }
 
 /// Creates a conversation for the caller; if another replica erased the caller's row since

@@ -7,9 +7,8 @@ use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::conversations::{cursor, page_reply, page_size};
 use super::query::{Query, params};
-use super::{body, conversation_id, respond};
+use super::{body, conversation_id, page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
 use crate::domain::{MessageContent, Role, Sources};
@@ -51,27 +50,22 @@ pub fn routes(
 #[tracing::instrument(name = "Reading messages", skip_all)]
 async fn list(id: String, user: AuthUser, q: Query, ctx: ApiContext) -> Result<Response, ApiError> {
     let id = conversation_id(&id)?;
-    let size = page_size(&q, &ctx)?;
-    let before = cursor(&q, "before")?;
+    let size = page::size(&q, &ctx)?;
+    let before = page::cursor(&q, "before")?;
     let mut rows = store::messages::page(&ctx.db, &user.id, id, size, before)
         .await
         .map_err(db)?
         .ok_or(ApiError::NotFound("conversation"))?;
     // Rows come newest first; the extra one only says an older page exists.
-    let next = if rows.len() > size.get() as usize {
-        rows.truncate(size.get() as usize);
-        rows.last().map(|oldest| {
-            format!(
-                "/conversations/{id}/messages?limit={}&before={}",
-                size.get(),
-                oldest.cursor().encode()
-            )
-        })
-    } else {
-        None
-    };
+    let next = page::trim(&mut rows, size, |oldest| {
+        format!(
+            "/conversations/{id}/messages?limit={}&before={}",
+            size.get(),
+            oldest.cursor().encode()
+        )
+    });
     rows.reverse();
-    Ok(page_reply(&rows, next))
+    Ok(page::reply(&rows, next))
 }
 
 #[tracing::instrument(name = "Appending a message", skip_all)]

@@ -8,6 +8,7 @@ mod health;
 mod messages;
 mod metrics;
 mod openapi;
+mod page;
 mod query;
 mod search;
 mod users;

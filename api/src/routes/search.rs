@@ -3,9 +3,8 @@
 use warp::Filter;
 use warp::reply::Response;
 
-use super::conversations::page_size;
 use super::query::{Query, params};
-use super::respond;
+use super::{page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
 use crate::error::{ApiError, db};
@@ -30,13 +29,16 @@ async fn search(user: AuthUser, q: Query, ctx: ApiContext) -> Result<impl warp::
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::BadRequest("the query parameter q is required".into()))?;
-    if text.chars().count() > ctx.limits.max_search_chars || text.contains('\0') {
+    if text.chars().count() > ctx.limits.max_search_chars {
         return Err(ApiError::invalid(
             "q",
             format!("must be at most {} characters", ctx.limits.max_search_chars),
         ));
     }
-    let size = page_size(&q, &ctx)?;
+    if text.contains('\0') {
+        return Err(ApiError::invalid("q", "must not contain NUL characters"));
+    }
+    let size = page::size(&q, &ctx)?;
     let hits = store::search::messages(&ctx.db, &user.id, text, size)
         .await
         .map_err(db)?;
