@@ -30,6 +30,12 @@ struct RefreshLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    agent: String,
+    status: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -38,6 +44,7 @@ pub struct Metrics {
     latency: HistogramFamily,
     auth_failures: Family<ReasonLabels, Counter>,
     jwks_refreshes: Family<RefreshLabels, Counter>,
+    answers: Family<AnswerLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -52,6 +59,7 @@ impl Default for Metrics {
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         let jwks_refreshes = Family::<RefreshLabels, Counter>::default();
+        let answers = Family::<AnswerLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -72,12 +80,18 @@ impl Default for Metrics {
             "JWKS fetches by cause and outcome",
             jwks_refreshes.clone(),
         );
+        registry.register(
+            "agent_answers",
+            "Answers stored by /agents/run, by agent used and status (complete, incomplete, failed)",
+            answers.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             auth_failures,
             jwks_refreshes,
+            answers,
         }
     }
 }
@@ -105,6 +119,15 @@ impl Metrics {
     pub fn jwks_refresh(&self, cause: &'static str, outcome: &'static str) {
         self.jwks_refreshes
             .get_or_create(&RefreshLabels { cause, outcome })
+            .inc();
+    }
+
+    pub fn answer(&self, agent: &str, status: &'static str) {
+        self.answers
+            .get_or_create(&AnswerLabels {
+                agent: agent.to_owned(),
+                status,
+            })
             .inc();
     }
 

@@ -69,6 +69,13 @@ async fn without_a_model_the_answer_is_extractive_and_both_messages_are_stored()
     assert_eq!(stored[1]["status"], "complete");
     assert_eq!(stored[1]["agent_type"], "extractive");
     assert_eq!(&stored[1]["sources"], &r.body["sources"]);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"chatplane_api_agent_answers_total{agent="extractive",status="complete"} 1"#
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -249,6 +256,23 @@ async fn a_failing_model_is_a_502_after_bounded_retries_streamed_or_not() {
             .expect("text")
             .contains("failed to answer")
     );
+}
+
+#[tokio::test]
+async fn a_refusal_by_the_model_is_not_retried() {
+    let llm = LlmServer::start(vec![Step::Status(400), Step::Answer("never asked")]).await;
+    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let (_, token) = app.user_with_token();
+    let conversation = app.new_conversation(&token, "Refused").await;
+
+    let r = app
+        .post_agents_run(&token, json!({ "query": ZMP, "session_id": conversation }))
+        .await;
+
+    r.assert_problem(502, "model 400");
+    assert_eq!(llm.requests().len(), 1, "a 4xx other than 429 is final");
+    let stored = messages(&app, &token, &conversation, 2).await;
+    assert_eq!(stored[1]["status"], "failed");
 }
 
 #[tokio::test]
