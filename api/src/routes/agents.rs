@@ -150,29 +150,32 @@ async fn run(
                 .id
         }
     };
-    // The question is stored before the model is called: it survives any failure below.
-    let question = store::messages::append(
-        &ctx.db,
-        &user.id,
-        conversation,
-        NewMessage {
-            role: Role::User,
-            content: run.query.clone(),
-            sources: Sources::empty(),
-            agent_type: Some(run.agent.as_str().to_owned()),
-            status: MessageStatus::Complete,
-        },
-    )
-    .await
-    .map_err(db)?
-    .ok_or(ApiError::NotFound("conversation"))?;
-
     let query = run.query.as_ref();
     let hints = Hints {
         highlighted_text: run.highlighted_text.as_deref(),
         current_page: run.current_page.as_deref(),
     };
-    let passages = ctx.rag.retriever.retrieve(query, hints).await.map_err(db)?;
+    // The question is stored before the model is called: it survives any failure below.
+    // Retrieval needs nothing from that write, so both go at once.
+    let (stored, retrieved) = tokio::join!(
+        store::messages::append(
+            &ctx.db,
+            &user.id,
+            conversation,
+            NewMessage {
+                role: Role::User,
+                content: run.query.clone(),
+                sources: Sources::empty(),
+                agent_type: Some(run.agent.as_str().to_owned()),
+                status: MessageStatus::Complete,
+            },
+        ),
+        ctx.rag.retriever.retrieve(query, hints)
+    );
+    let question = stored
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    let passages = retrieved.map_err(db)?;
     let summary_text = summary_text(&ctx, &run).await?;
     let agent = run.agent.resolve(query, summary_text.is_some());
     let turn = Arc::new(Turn {
