@@ -19,7 +19,7 @@ const STOP_WORDS: &[&str] = &[
 ];
 
 /// Lower-cased content words, cut to a 5-letter stem so "sensors" meets "sensor".
-fn terms(text: &str) -> Vec<String> {
+pub(crate) fn terms(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)

@@ -88,7 +88,10 @@ impl Retriever {
             self.ranking,
         )
         .await?;
-        Ok(rows.into_iter().map(|p| self.to_retrieved(p)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|p| self.to_retrieved(p, query, hints))
+            .collect())
     }
 
     /// The slug of the page a reader is on, from a full URL or a path: the query, the
@@ -118,7 +121,8 @@ impl Retriever {
         url
     }
 
-    fn to_retrieved(&self, p: Passage) -> Retrieved {
+    fn to_retrieved(&self, p: Passage, query: &str, hints: Hints<'_>) -> Retrieved {
+        let snippet = snippet(&p.content, query, hints.highlighted_text);
         Retrieved {
             source: Source {
                 url: self.url_for(&p.slug, &p.anchor),
@@ -128,7 +132,7 @@ impl Retriever {
                 anchor: p.anchor,
                 chapter_number: p.chapter_number,
                 page_number: p.page_number,
-                snippet: plain(&p.snippet),
+                snippet,
                 score: (f64::from(p.score) * 10_000.0).round() / 10_000.0,
             },
             content: p.content,
@@ -141,13 +145,54 @@ impl Retriever {
     }
 }
 
-fn plain(snippet: &str) -> String {
-    let text = crate::rag::markdown::strip_inline(snippet);
-    text.replace(['|', '#'], " ")
+/// Words shown around the best match.
+const SNIPPET_WORDS: usize = 40;
+
+/// Plain text around the matched words: the window of `SNIPPET_WORDS` words holding the most
+/// words of the question (or of the highlighted text), Markdown markup removed (a cut fragment
+/// of it would render broken). Computed here rather than with ts_headline, which cost the
+/// database about as much as the ranking itself.
+fn snippet(content: &str, query: &str, highlight: Option<&str>) -> String {
+    use std::collections::HashSet;
+    let text = crate::rag::markdown::strip_inline(content).replace(['|', '#'], " ");
+    let words: Vec<&str> = text
         .split_whitespace()
         .filter(|w| !w.chars().all(|c| matches!(c, '-' | ':' | '>')))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    let mut wanted: HashSet<String> = crate::rag::extractive::terms(query).into_iter().collect();
+    if let Some(h) = highlight {
+        wanted.extend(crate::rag::extractive::terms(h));
+    }
+    let hit: Vec<usize> = words
+        .iter()
+        .map(|w| {
+            usize::from(
+                crate::rag::extractive::terms(w)
+                    .iter()
+                    .any(|t| wanted.contains(t)),
+            )
+        })
+        .collect();
+    let width = SNIPPET_WORDS.min(words.len());
+    let (mut best, mut best_hits) = (0, 0);
+    let mut hits: usize = hit[..width].iter().sum();
+    if hits > best_hits {
+        best_hits = hits;
+    }
+    for start in 1..=words.len() - width {
+        hits = hits + hit[start + width - 1] - hit[start - 1];
+        if hits > best_hits {
+            (best, best_hits) = (start, hits);
+        }
+    }
+    let mut out = words[best..best + width].join(" ");
+    if best > 0 {
+        out.insert_str(0, "… ");
+    }
+    if best + width < words.len() {
+        out.push_str(" …");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -170,6 +215,23 @@ mod tests {
         );
         assert_eq!(r.url_for("/intro", ""), "https://docs.example/book/intro");
         assert_eq!(retriever("").url_for("/intro", "a"), "/intro#a");
+    }
+
+    #[test]
+    fn snippets_show_the_words_of_the_question() {
+        let filler = "lorem ipsum dolor ".repeat(30);
+        let content =
+            format!("{filler} The **ZMP** is where the forces create zero torque. {filler}");
+        let s = snippet(&content, "What creates zero torque?", None);
+        assert!(s.contains("zero torque"), "{s}");
+        assert!(s.starts_with("… ") && s.ends_with(" …"), "{s}");
+        assert!(!s.contains('*'));
+        assert_eq!(
+            s.split_whitespace().filter(|w| *w != "…").count(),
+            SNIPPET_WORDS
+        );
+        assert_eq!(snippet("Short text.", "nothing", None), "Short text.");
+        assert_eq!(snippet("", "x", None), "");
     }
 
     #[tokio::test]

@@ -171,7 +171,6 @@ pub struct Passage {
     pub content: String,
     pub chapter_number: Option<i32>,
     pub page_number: Option<i32>,
-    pub snippet: String,
     pub score: f32,
 }
 
@@ -236,15 +235,10 @@ pub async fn search(
              GROUP BY p.chunk_id
              ORDER BY score DESC, p.chunk_id
              LIMIT $4
-         ), shown AS (
-            SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS q FROM terms
          )
          SELECT c.slug, c.title, c.heading, c.anchor, c.content, c.chapter_number,
-                c.page_number, top.score::float4 AS score,
-                ts_headline('english', c.content, shown.q,
-                            'MaxWords=40, MinWords=15, MaxFragments=2, StartSel=\"\", StopSel=\"\"')
-                    AS snippet
-           FROM top JOIN corpus_chunks c ON c.id = top.chunk_id CROSS JOIN shown
+                c.page_number, top.score::float4 AS score
+           FROM top JOIN corpus_chunks c ON c.id = top.chunk_id
           ORDER BY top.score DESC, c.id",
     )
     .bind(query)
