@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint bench
+.PHONY: dev test fmt lint bench e2e-kind
 dev:
 	bash scripts/dev.sh
 
@@ -18,3 +18,7 @@ lint:
 
 bench:
 	bash bench/run.sh
+
+# The whole product on a real kind cluster (needs Docker, kind, kubectl, helm, curl, jq).
+e2e-kind:
+	bash scripts/e2e-kind.sh
