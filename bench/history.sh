@@ -6,8 +6,16 @@
 # p50/p99 there.
 #
 # Each of WORKERS workers is its own user with its own conversation (one wrk thread and
-# connection each; one hey process each at half rate); pgbench runs WORKERS clients. Results: a
-# markdown table on stdout and in bench/results/history.md.
+# connection each; one hey process each at half rate); pgbench runs WORKERS clients.
+#
+# Two CPU layouts, one after the other:
+#   shared  everything on all cores (on a 2-core machine the API, the load tool and PostgreSQL
+#           compete, so the API's own CPU comes out of the database's);
+#   split   PostgreSQL on core 0; the API, wrk/hey and the pgbench client on the other cores, so
+#           the database has the same CPU in the API run as in the pgbench run.
+# The postmaster's affinity is set for the split runs and restored afterwards.
+#
+# Results: markdown tables on stdout and in bench/results/history.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
@@ -15,6 +23,7 @@ WORKERS="${WORKERS:-8}"
 DURATION="${DURATION:-15}"
 PORT="${PORT:-18080}"
 PGURL="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+LAYOUTS="${LAYOUTS:-shared split}"
 DB="chatplane_bench_$$"
 
 source scripts/lib/postgres.sh
@@ -26,13 +35,18 @@ fi
 cargo build --release --locked -p chatplane-api --bin chatplane-api --example bench_auth
 BIN="$CARGO_TARGET_DIR/release/chatplane-api"
 AUTH_BIN="$CARGO_TARGET_DIR/release/examples/bench_auth"
+CORES=$(nproc)
+POSTMASTER=$(head -n 1 "$(psql -Atqc 'SHOW data_directory' "$PGURL/postgres")/postmaster.pid")
 
 work=$(mktemp -d)
 pids=()
+api_pid=""
 cleanup() {
+  taskset -a -cp "0-$((CORES - 1))" "$POSTMASTER" >/dev/null 2>&1 || true
+  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+  psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -47,24 +61,50 @@ for _ in $(seq 100); do [ -s "$work/auth.json" ] && break; sleep 0.1; done
 auth_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["auth_url"])' "$work/auth.json")
 issuer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuer"])' "$work/auth.json")
 token() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"][int(sys.argv[2])])' "$work/auth.json" "$1"; }
-
-DATABASE_URL="$PGURL/$DB" AUTH_URL="$auth_url" AUTH_ISSUER="$issuer" AUTH_AUDIENCE="$issuer" \
-  LISTEN_ADDR="127.0.0.1:$PORT" LOG_DIR="$work/logs" DATABASE_MAX_CONNECTIONS=$((WORKERS + 2)) \
-  "$BIN" serve &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
-
 conv() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+
+# The client side of a layout: all cores, or every core but the database's.
+PIN=()
+set_layout() {
+  if [ "$1" = split ] && [ "$CORES" -ge 2 ]; then
+    taskset -a -cp 0 "$POSTMASTER" >/dev/null
+    PIN=(taskset -c "1-$((CORES - 1))")
+  else
+    taskset -a -cp "0-$((CORES - 1))" "$POSTMASTER" >/dev/null
+    PIN=()
+  fi
+}
+
+start_api() {
+  DATABASE_URL="$PGURL/$DB" AUTH_URL="$auth_url" AUTH_ISSUER="$issuer" AUTH_AUDIENCE="$issuer" \
+    LISTEN_ADDR="127.0.0.1:$PORT" LOG_DIR="$work/logs" DATABASE_MAX_CONNECTIONS=$((WORKERS + 2)) \
+    "${PIN[@]}" "$BIN" serve &
+  api_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.2; done
+  echo "the API did not become ready" >&2
+  return 1
+}
+
+stop_api() {
+  kill "$api_pid"
+  wait "$api_pid" 2>/dev/null || true
+  api_pid=""
+}
+
+# CPU seconds the API process has used so far (user + system).
+api_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$api_pid/stat"; }
 
 # wrk_run NAME METHOD PATH_SUFFIX: peak rate, one thread and connection per worker.
 wrk_run() {
-  local name=$1 method=$2 suffix=$3
+  local name=$1 method=$2 suffix=$3 before
   : >"$work/$name.targets"
   for i in $(seq 0 $((WORKERS - 1))); do
     echo "$method /conversations/$(conv "$i")/messages$suffix $(token "$i")" >>"$work/$name.targets"
   done
-  BENCH_TARGETS="$work/$name.targets" wrk -t "$WORKERS" -c "$WORKERS" -d "${DURATION}s" \
+  before=$(api_cpu)
+  BENCH_TARGETS="$work/$name.targets" "${PIN[@]}" wrk -t "$WORKERS" -c "$WORKERS" -d "${DURATION}s" \
     -s bench/wrk.lua "http://127.0.0.1:$PORT" >"$work/$name.wrk"
+  echo "CPU $(python3 -c "print($(api_cpu) - $before)")" >>"$work/$name.wrk"
 }
 
 # hey_run NAME METHOD PATH_SUFFIX RATE_PER_WORKER: open loop at a fixed rate, raw latencies as CSV.
@@ -74,7 +114,8 @@ hey_run() {
   for i in $(seq 0 $((WORKERS - 1))); do
     local args=(-z "${DURATION}s" -c 1 -q "$rate" -m "$method" -o csv -H "Authorization: Bearer $(token "$i")")
     [ "$method" = POST ] && args+=(-T application/json -d '{"role":"user","content":"benchmark message"}')
-    hey "${args[@]}" "http://127.0.0.1:$PORT/conversations/$(conv "$i")/messages$suffix" >"$work/$name.$i.csv" &
+    "${PIN[@]}" hey "${args[@]}" "http://127.0.0.1:$PORT/conversations/$(conv "$i")/messages$suffix" \
+      >"$work/$name.$i.csv" &
     hp+=($!)
   done
   wait "${hp[@]}"
@@ -82,20 +123,28 @@ hey_run() {
 
 pgbench_run() {
   local name=$1 sql=$2
-  (cd "$work" && pgbench -n -M prepared -c "$WORKERS" -j 2 -T "$DURATION" -l --log-prefix="$name" \
-     -f "$OLDPWD/$sql" "$PGURL/$DB" >"$work/$name.out" 2>&1)
+  (cd "$work" && "${PIN[@]}" pgbench -n -M prepared -c "$WORKERS" -j 2 -T "$DURATION" -l \
+     --log-prefix="$name" -f "$OLDPWD/$sql" "$PGURL/$DB" >"$work/$name.out" 2>&1)
 }
 
 summary() { python3 bench/summarize.py "$@"; }
 
-wrk_run read_api GET '?limit=50'
-pgbench_run read_pg bench/sql/read_page.sql
-wrk_run append_api POST ''
-pgbench_run append_pg bench/sql/append.sql
-read_rate=$(summary rate "$work/read_api.wrk")
-append_rate=$(summary rate "$work/append_api.wrk")
-hey_run read_half GET '?limit=50' "$(python3 -c "print(max(1, int($read_rate / 2 / $WORKERS)))")"
-hey_run append_half POST '' "$(python3 -c "print(max(1, int($append_rate / 2 / $WORKERS)))")"
-
 mkdir -p bench/results
-summary table "$work" "$WORKERS" "$DURATION" | tee bench/results/history.md
+: >bench/results/history.md
+for layout in $LAYOUTS; do
+  set_layout "$layout"
+  start_api
+  dir="$work/$layout"
+  mkdir -p "$dir"
+  wrk_run "$layout/read_api" GET '?limit=50'
+  pgbench_run "$layout/read_pg" bench/sql/read_page.sql
+  wrk_run "$layout/append_api" POST ''
+  pgbench_run "$layout/append_pg" bench/sql/append.sql
+  read_rate=$(summary rate "$dir/read_api.wrk")
+  append_rate=$(summary rate "$dir/append_api.wrk")
+  hey_run "$layout/read_half" GET '?limit=50' "$(python3 -c "print(max(1, int($read_rate / 2 / $WORKERS)))")"
+  hey_run "$layout/append_half" POST '' "$(python3 -c "print(max(1, int($append_rate / 2 / $WORKERS)))")"
+  stop_api
+  summary table "$dir" "$layout" "$WORKERS" "$DURATION" | tee -a bench/results/history.md
+  echo | tee -a bench/results/history.md
+done

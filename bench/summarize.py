@@ -36,13 +36,19 @@ def hey(files):
 
 
 def wrk(path):
-    """(requests/s, p50 ms, p99 ms, errors) from the JSON line bench/wrk.lua prints."""
+    """(requests/s, p50 ms, p99 ms, errors, API CPU µs per request) from the JSON line
+    bench/wrk.lua prints and the CPU line bench/history.sh adds."""
+    found, cpu = None, float("nan")
     with open(path) as fh:
         for line in fh:
             if line.startswith("WRK "):
-                d = json.loads(line[4:])
-                return d["rate"], d["p50_ms"], d["p99_ms"], d["errors"]
-    raise SystemExit(f"no wrk summary in {path}")
+                found = json.loads(line[4:])
+            elif line.startswith("CPU "):
+                cpu = float(line[4:])
+    if found is None:
+        raise SystemExit(f"no wrk summary in {path}")
+    per_request = cpu / found["requests"] * 1e6 if found["requests"] else float("nan")
+    return found["rate"], found["p50_ms"], found["p99_ms"], found["errors"], per_request
 
 
 def pgbench(work, prefix):
@@ -61,23 +67,24 @@ def pgbench(work, prefix):
     return (float(m.group(1)) if m else 0.0), percentile(lat, 50), percentile(lat, 99)
 
 
-def table(work, workers, duration):
+def table(work, layout, workers, duration):
     rows = [
-        f"Concurrency {workers} (one connection per worker, each its own user and conversation), "
-        f"{duration} s per run. Peak: wrk (closed loop) and pgbench; half peak: hey at a fixed rate.",
+        f"**Layout `{layout}`.** Concurrency {workers} (one connection per worker, each its own user "
+        f"and conversation), {duration} s per run. Peak: wrk (closed loop) and pgbench; half peak: "
+        "hey at a fixed rate.",
         "",
         "| operation | API req/s | API p50 ms | API p99 ms | pgbench tx/s | pgbench p50 ms | pgbench p99 ms "
-        "| API / pgbench | at half peak: req/s | p50 ms | p99 ms | non-2xx |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| API / pgbench | API CPU µs/req | at half peak: req/s | p50 ms | p99 ms | non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for op, label in (("read", "read a 50-message page"), ("append", "append a message")):
-        a_rate, a50, a99, a_err = wrk(os.path.join(work, f"{op}_api.wrk"))
+        a_rate, a50, a99, a_err, a_cpu = wrk(os.path.join(work, f"{op}_api.wrk"))
         p_rate, p50, p99 = pgbench(work, f"{op}_pg")
         h_rate, h50, h99, h_err = hey(glob.glob(os.path.join(work, f"{op}_half.*.csv")))
         ratio = a_rate / p_rate if p_rate else float("nan")
         rows.append(
             f"| {label} | {a_rate:.0f} | {a50:.2f} | {a99:.2f} | {p_rate:.0f} | {p50:.2f} | {p99:.2f} "
-            f"| {ratio:.0%} | {h_rate:.0f} | {h50:.2f} | {h99:.2f} | {a_err + h_err} |"
+            f"| {ratio:.0%} | {a_cpu:.0f} | {h_rate:.0f} | {h50:.2f} | {h99:.2f} | {a_err + h_err} |"
         )
     print("\n".join(rows))
 
@@ -87,6 +94,6 @@ if __name__ == "__main__":
     if cmd == "rate":
         print(f"{wrk(sys.argv[2])[0]:.1f}")
     elif cmd == "table":
-        table(sys.argv[2], sys.argv[3], sys.argv[4])
+        table(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         sys.exit(f"unknown command {cmd}")

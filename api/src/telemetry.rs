@@ -13,16 +13,17 @@ use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
+use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{EnvFilter, Registry, filter};
+use tracing_subscriber::{EnvFilter, Registry};
 
 pub const SECURITY_TARGET: &str = "security";
 
-/// Formats one event as one JSON object per line.
+/// Formats one event as one JSON object per line; `tagged` adds the `stream` field.
 pub struct JsonLines {
-    stream: Option<&'static str>,
+    tagged: bool,
 }
 
 struct FieldVisitor<'a>(&'a mut Map<String, Value>);
@@ -68,7 +69,12 @@ where
         );
         line.insert("level".into(), Value::from(meta.level().as_str()));
         line.insert("target".into(), Value::from(meta.target()));
-        if let Some(stream) = self.stream {
+        if self.tagged {
+            let stream = if is_security(meta) {
+                "security"
+            } else {
+                "general"
+            };
             line.insert("stream".into(), Value::from(stream));
         }
         // Span fields, outermost first, so the innermost wins on a clash.
@@ -91,7 +97,9 @@ fn is_security(meta: &tracing::Metadata<'_>) -> bool {
     meta.target() == SECURITY_TARGET
 }
 
-/// The two JSON layers over any pair of writers (files, stdout, or a test's buffers).
+/// The JSON log layer over any pair of writers (files, stdout, or a test's buffers): security
+/// events go to `security`, the rest to `general`. One layer, whose writer is chosen per event,
+/// costs less on every span enter and exit than a filtered layer per stream.
 pub fn json_layers<S, G, W>(
     general: G,
     security: W,
@@ -102,23 +110,11 @@ where
     G: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let general_layer = tracing_subscriber::fmt::layer()
+    let writer = security.with_filter(is_security).or_else(general);
+    tracing_subscriber::fmt::layer()
         .fmt_fields(JsonFields::new())
-        .event_format(JsonLines {
-            stream: tagged.then_some("general"),
-        })
-        .with_writer(general)
-        .with_filter(filter::filter_fn(|m| m.is_span() || !is_security(m)));
-    let security_layer = tracing_subscriber::fmt::layer()
-        .fmt_fields(JsonFields::new())
-        .event_format(JsonLines {
-            stream: tagged.then_some("security"),
-        })
-        .with_writer(security)
-        // Spans pass both filters: a layer only sees the span fields (request_id) of spans it
-        // was allowed to see.
-        .with_filter(filter::filter_fn(|m| m.is_span() || is_security(m)));
-    general_layer.and_then(security_layer)
+        .event_format(JsonLines { tagged })
+        .with_writer(writer)
 }
 
 /// Keeps the log writers and the trace exporter alive; dropping it flushes them.

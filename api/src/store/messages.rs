@@ -55,17 +55,18 @@ impl MessageStatus {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct PageRow {
-    id: Option<Uuid>,
-    conversation_id: Uuid,
-    role: Option<String>,
-    content: Option<String>,
-    sources: Option<Box<RawValue>>,
-    agent_type: Option<String>,
-    status: Option<String>,
-    created_at: Option<DateTime<Utc>>,
-}
+/// A row of the page query, decoded by position (the hot read path; by-name lookups showed in
+/// its profile). The message columns are NULL for a conversation without messages.
+type PageRow = (
+    Option<Uuid>,
+    Uuid,
+    Option<String>,
+    Option<String>,
+    Option<Box<RawValue>>,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
 
 /// The newest `size` messages before `before` (newest first, plus one to detect a next page),
 /// or `None` when the conversation is not the owner's. One round trip: the ownership check
@@ -102,18 +103,20 @@ pub async fn page(
     }
     Ok(Some(
         rows.into_iter()
-            .filter_map(|r| {
-                Some(MessageRow {
-                    id: r.id?,
-                    conversation_id: r.conversation_id,
-                    role: r.role?,
-                    content: r.content?,
-                    sources: r.sources?,
-                    agent_type: r.agent_type,
-                    status: r.status?,
-                    created_at: r.created_at?,
-                })
-            })
+            .filter_map(
+                |(id, conversation_id, role, content, sources, agent_type, status, created_at)| {
+                    Some(MessageRow {
+                        id: id?,
+                        conversation_id,
+                        role: role?,
+                        content: content?,
+                        sources: sources?,
+                        agent_type,
+                        status: status?,
+                        created_at: created_at?,
+                    })
+                },
+            )
             .collect(),
     ))
 }
