@@ -77,19 +77,31 @@ where
             };
             line.insert("stream".into(), Value::from(stream));
         }
-        // Span fields, outermost first, so the innermost wins on a clash.
+        event.record(&mut FieldVisitor(&mut line));
+        let own = Value::Object(line).to_string();
+        // Span fields are already JSON objects (JsonFields); splice their members in, outermost
+        // first, instead of parsing and re-serialising them on every line.
+        let mut out = String::with_capacity(own.len() + 128);
+        out.push('{');
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let ext = span.extensions();
-                if let Some(fields) = ext.get::<FormattedFields<N>>()
-                    && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields)
-                {
-                    line.extend(map);
+                if let Some(fields) = ext.get::<FormattedFields<N>>() {
+                    let members = fields
+                        .trim()
+                        .strip_prefix('{')
+                        .and_then(|f| f.strip_suffix('}'))
+                        .unwrap_or_default()
+                        .trim();
+                    if !members.is_empty() {
+                        out.push_str(members);
+                        out.push(',');
+                    }
                 }
             }
         }
-        event.record(&mut FieldVisitor(&mut line));
-        writeln!(writer, "{}", Value::Object(line))
+        out.push_str(own.get(1..).unwrap_or("}"));
+        writeln!(writer, "{out}")
     }
 }
 

@@ -70,7 +70,7 @@ pub fn routes(
         .unify()
 }
 
-#[tracing::instrument(name = "Listing conversations", skip_all)]
+#[tracing::instrument(level = "debug", name = "Listing conversations", skip_all)]
 async fn list(user: AuthUser, q: Query, ctx: ApiContext) -> Result<Response, ApiError> {
     let size = page::size(&q, &ctx)?;
     let after = page::cursor(&q, "cursor")?;
@@ -105,7 +105,7 @@ pub async fn create_for(
     }
 }
 
-#[tracing::instrument(name = "Creating a conversation", skip_all)]
+#[tracing::instrument(level = "debug", name = "Creating a conversation", skip_all)]
 async fn create(
     user: AuthUser,
     body: NewConversation,
@@ -127,7 +127,7 @@ async fn create(
     Ok(res)
 }
 
-#[tracing::instrument(name = "Reading a conversation", skip_all)]
+#[tracing::instrument(level = "debug", name = "Reading a conversation", skip_all)]
 async fn get(id: String, user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
     let id = conversation_id(&id)?;
     let row = store::conversations::get(&ctx.db, &user.id, id)
@@ -137,7 +137,7 @@ async fn get(id: String, user: AuthUser, ctx: ApiContext) -> Result<impl warp::R
     Ok(warp::reply::json(&row))
 }
 
-#[tracing::instrument(name = "Renaming a conversation", skip_all)]
+#[tracing::instrument(level = "debug", name = "Renaming a conversation", skip_all)]
 async fn rename(
     id: String,
     user: AuthUser,
@@ -154,7 +154,7 @@ async fn rename(
     Ok(warp::reply::json(&row))
 }
 
-#[tracing::instrument(name = "Deleting a conversation", skip_all)]
+#[tracing::instrument(level = "debug", name = "Deleting a conversation", skip_all)]
 async fn delete(id: String, user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
     let id = conversation_id(&id)?;
     if store::conversations::delete(&ctx.db, &user.id, id)

@@ -47,7 +47,7 @@ pub fn routes(
     list.or(append).unify()
 }
 
-#[tracing::instrument(name = "Reading messages", skip_all)]
+#[tracing::instrument(level = "debug", name = "Reading messages", skip_all)]
 async fn list(id: String, user: AuthUser, q: Query, ctx: ApiContext) -> Result<Response, ApiError> {
     let id = conversation_id(&id)?;
     let size = page::size(&q, &ctx)?;
@@ -68,7 +68,7 @@ async fn list(id: String, user: AuthUser, q: Query, ctx: ApiContext) -> Result<R
     Ok(page::reply(&rows, next))
 }
 
-#[tracing::instrument(name = "Appending a message", skip_all)]
+#[tracing::instrument(level = "debug", name = "Appending a message", skip_all)]
 async fn append(
     id: String,
     user: AuthUser,

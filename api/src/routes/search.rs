@@ -22,7 +22,7 @@ pub fn routes(
         .then(|user, q, ctx| async move { respond(search(user, q, ctx).await) })
 }
 
-#[tracing::instrument(name = "Searching messages", skip_all)]
+#[tracing::instrument(level = "debug", name = "Searching messages", skip_all)]
 async fn search(user: AuthUser, q: Query, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
     let text = q
         .get("q")

@@ -29,7 +29,7 @@ pub fn routes(
     get.or(delete).unify()
 }
 
-#[tracing::instrument(name = "Reading the caller's profile", skip_all)]
+#[tracing::instrument(level = "debug", name = "Reading the caller's profile", skip_all)]
 async fn get_me(user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
     if let Some(row) = store::users::get(&ctx.db, &user.id).await.map_err(db)? {
         return Ok(warp::reply::json(&row));
@@ -43,7 +43,7 @@ async fn get_me(user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, Api
     Ok(warp::reply::json(&row))
 }
 
-#[tracing::instrument(name = "Erasing the caller's chat data", skip_all)]
+#[tracing::instrument(level = "debug", name = "Erasing the caller's chat data", skip_all)]
 async fn delete_me(user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
     store::users::delete(&ctx.db, &user.id).await.map_err(db)?;
     ctx.auth.users().forget(&user.id);
