@@ -8,9 +8,8 @@ use jsonwebtoken::{Validation, decode, decode_header};
 use serde::Deserialize;
 
 use super::ttl_cache::{TtlCache, hash};
-use super::{AuthFailure, AuthUser, JwksCache};
+use super::{AuthFailure, AuthUser, JwksCache, Profile};
 use crate::config::AuthSettings;
-use crate::domain::UserId;
 
 pub struct JwtVerifier {
     jwks: Arc<JwksCache>,
@@ -37,12 +36,8 @@ struct Claims {
     exp: f64,
     #[serde(default)]
     iat: Option<f64>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    image: Option<String>,
+    #[serde(flatten)]
+    profile: Profile,
 }
 
 impl JwtVerifier {
@@ -108,13 +103,7 @@ impl JwtVerifier {
                 return Err(AuthFailure::IssuedInFuture);
             }
         }
-        let id = UserId::parse(claims.sub).map_err(|_| AuthFailure::InvalidClaims)?;
-        let user = AuthUser {
-            id,
-            email: claims.email,
-            name: claims.name,
-            image: claims.image,
-        };
+        let user = AuthUser::verified(claims.sub, claims.profile)?;
         Ok((user, kid.to_owned(), claims.exp))
     }
 }

@@ -34,6 +34,30 @@ pub struct AuthUser {
     pub image: Option<String>,
 }
 
+/// The profile fields Better Auth puts in its JWTs and its `get-session` user alike.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Profile {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
+}
+
+impl AuthUser {
+    /// The caller from a verified subject (`sub`, or the session's user id) and its profile.
+    fn verified(subject: String, profile: Profile) -> Result<Self, AuthFailure> {
+        let id = UserId::parse(subject).map_err(|_| AuthFailure::InvalidClaims)?;
+        Ok(Self {
+            id,
+            email: profile.email,
+            name: profile.name,
+            image: profile.image,
+        })
+    }
+}
+
 /// Why a request was not authenticated. Goes to the security log and the metrics, never to the
 /// client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -10,9 +10,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::ttl_cache::{TtlCache, hash};
-use super::{AuthFailure, AuthUser, Unverified};
+use super::{AuthFailure, AuthUser, Profile, Unverified};
 use crate::config::AuthSettings;
-use crate::domain::UserId;
 
 const MAX_ENTRIES: usize = 10_000;
 
@@ -39,12 +38,8 @@ struct SessionInfo {
 #[derive(Deserialize)]
 struct SessionUser {
     id: String,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    image: Option<String>,
+    #[serde(flatten)]
+    profile: Profile,
 }
 
 impl SessionVerifier {
@@ -102,13 +97,7 @@ impl SessionVerifier {
         if remaining.is_zero() {
             return Ok((None, self.ttl));
         }
-        let id = UserId::parse(found.user.id).map_err(|_| AuthFailure::InvalidClaims)?;
-        let user = AuthUser {
-            id,
-            email: found.user.email,
-            name: found.user.name,
-            image: found.user.image,
-        };
+        let user = AuthUser::verified(found.user.id, found.user.profile)?;
         Ok((Some(user), remaining))
     }
 }
