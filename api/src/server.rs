@@ -18,10 +18,6 @@ use warp::http::{HeaderValue, Request};
 
 use crate::metrics::Metrics;
 
-/// The request id, also placed in the request's extensions for handlers that want it.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 const REQUEST_ID: &str = "x-request-id";
 
 fn request_id(req: &Request<Incoming>) -> String {
@@ -95,13 +91,12 @@ pub async fn serve(
         };
         let warp_service = warp::service(filter.clone());
         let metrics = metrics.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let mut warp_service = warp_service.clone();
             let metrics = metrics.clone();
             let id = request_id(&req);
             let route = route_label(req.uri().path());
             let method = method_label(req.method());
-            req.extensions_mut().insert(RequestId(id.clone()));
             let span = tracing::info_span!("request", request_id = %id, method, route);
             async move {
                 let started = Instant::now();

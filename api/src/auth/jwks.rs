@@ -125,21 +125,24 @@ impl JwksCache {
     }
 
     async fn fetch_and_store(&self, cause: &'static str) -> Result<usize, JwksError> {
-        let result = self.fetch_keys().await;
-        match &result {
+        match self.fetch_keys().await {
             Ok(keys) => {
                 let count = keys.len();
+                let keys = Arc::new(keys);
                 match self.keys.write() {
-                    Ok(mut guard) => *guard = Arc::new(keys.clone()),
-                    Err(poisoned) => *poisoned.into_inner() = Arc::new(keys.clone()),
+                    Ok(mut guard) => *guard = keys,
+                    Err(poisoned) => *poisoned.into_inner() = keys,
                 }
                 self.loaded.store(true, Ordering::Release);
                 self.metrics.jwks_refresh(cause, "ok");
                 tracing::info!(keys = count, cause, "JWKS loaded");
+                Ok(count)
             }
-            Err(_) => self.metrics.jwks_refresh(cause, "error"),
+            Err(e) => {
+                self.metrics.jwks_refresh(cause, "error");
+                Err(e)
+            }
         }
-        result.map(|keys| keys.len())
     }
 
     async fn fetch_keys(&self) -> Result<KeyMap, JwksError> {
