@@ -32,6 +32,15 @@ fn status_patches(recorded: &[Recorded]) -> Vec<ChatDeploymentStatus> {
         .collect()
 }
 
+/// The paths of the DELETE requests, in order.
+fn deleted_paths(recorded: &[Recorded]) -> Vec<&str> {
+    recorded
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(Recorded::path)
+        .collect()
+}
+
 fn condition<'a>(
     status: &'a ChatDeploymentStatus,
     type_: &str,
@@ -385,11 +394,7 @@ async fn deleting_with_the_delete_policy_removes_the_volume_and_generated_secret
     })
     .await;
     result.unwrap();
-    let deleted: Vec<&str> = recorded
-        .iter()
-        .filter(|r| r.method == "DELETE")
-        .map(Recorded::path)
-        .collect();
+    let deleted = deleted_paths(&recorded);
     let base = format!("/api/v1/namespaces/{NAMESPACE}");
     assert_eq!(
         deleted,
@@ -521,11 +526,7 @@ async fn removing_the_ingress_from_the_spec_deletes_the_ingress_once() {
     })
     .await;
     result.unwrap();
-    let deletes: Vec<&str> = recorded
-        .iter()
-        .filter(|r| r.method == "DELETE")
-        .map(Recorded::path)
-        .collect();
+    let deletes = deleted_paths(&recorded);
     assert_eq!(
         deletes,
         [format!(
