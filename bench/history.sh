@@ -22,12 +22,19 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
 WORKERS="${WORKERS:-8}"
 DURATION="${DURATION:-15}"
 PORT="${PORT:-18080}"
-PGURL="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 LAYOUTS="${LAYOUTS:-shared split}"
 DB="chatplane_bench_$$"
 
+# BENCH_PG: an administrator's URL without the database part; else a private, durable cluster.
 source scripts/lib/postgres.sh
-ensure_system_postgres
+PG_DIR=''
+if [ -n "${BENCH_PG:-}" ]; then
+  PGURL=$BENCH_PG
+else
+  PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chatplane-bench-pg.XXXXXX")
+  PG_PRIVATE_DURABLE=1 pg_private_up "$PG_DIR"
+  PGURL=${TEST_DATABASE_URL%/postgres}
+fi
 if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq hey wrk >/dev/null
 fi
@@ -48,6 +55,7 @@ cleanup() {
   wait 2>/dev/null || true
   psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
+  [ -z "$PG_DIR" ] || pg_private_down "$PG_DIR"
 }
 trap cleanup EXIT
 

@@ -8,7 +8,8 @@
 #
 # Ctrl-C stops everything it started. Running it again reuses the cluster, the roles, the
 # databases and the secrets in .dev/ (created once). Overrides: DEV_DIR, AUTH_PORT, API_PORT,
-# DEV_PG_PORT, DEV_DB_PREFIX, DEV_TRUSTED_ORIGINS, CHATPLANE_API_BIN (skip the cargo build).
+# DEV_PG_PORT, DEV_DB_PREFIX, DEV_TRUSTED_ORIGINS, RAG_CORPUS_DIR, DOCS_BASE_URL, CHATPLANE_API_BIN
+# (skip the cargo build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -24,6 +25,12 @@ AUTH_DB=${PREFIX}_auth API_DB=${PREFIX}_api
 AUTH_URL=http://localhost:$AUTH_PORT
 API_URL=http://localhost:$API_PORT
 ORIGINS=${DEV_TRUSTED_ORIGINS:-http://localhost:$API_PORT,http://127.0.0.1:$API_PORT,http://localhost:5173}
+# The corpus the API answers from, and where its citations link (DOCS_BASE_URL + slug + #anchor;
+# empty: site-relative links). Point DOCS_BASE_URL at the site that publishes RAG_CORPUS_DIR.
+RAG_CORPUS_DIR=${RAG_CORPUS_DIR:-$ROOT/docs}
+DOCS_BASE_URL=${DOCS_BASE_URL:-}
+[ -d "$RAG_CORPUS_DIR" ] || stack_die "RAG_CORPUS_DIR $RAG_CORPUS_DIR is not a directory"
+RAG_CORPUS_DIR=$(cd "$RAG_CORPUS_DIR" && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}
 
 for tool in node npm psql curl; do
@@ -133,7 +140,7 @@ stack_wait_http "http://127.0.0.1:$AUTH_PORT/readyz" "$AUTH_PID" 60 ||
 stack_say "starting the chat API on $API_URL"
 env DATABASE_URL="$API_DATABASE_URL" AUTH_URL="http://127.0.0.1:$AUTH_PORT" AUTH_ISSUER="$AUTH_URL" \
   AUTH_AUDIENCE=chatplane-api CORS_ALLOWED_ORIGINS="$ORIGINS" LISTEN_ADDR="127.0.0.1:$API_PORT" \
-  RAG_CORPUS_DIR="$ROOT/docs" DOCS_BASE_URL="$API_URL/docs" \
+  RAG_CORPUS_DIR="$RAG_CORPUS_DIR" DOCS_BASE_URL="$DOCS_BASE_URL" \
   "$API_BIN" serve >>"$DEV_DIR/logs/api.log" 2>&1 &
 API_PID=$!
 stack_wait_http "http://127.0.0.1:$API_PORT/readyz" "$API_PID" 60 ||
@@ -145,6 +152,7 @@ cat <<EOF
     auth server  $AUTH_URL   (Better Auth: $AUTH_URL/api/auth/*, JWKS $AUTH_URL/api/auth/jwks)
     chat API     $API_URL   (health $API_URL/healthz)
     PostgreSQL   $DB_HOST:$DB_PORT   databases $AUTH_DB, $API_DB
+    corpus       $RAG_CORPUS_DIR   (citations link to ${DOCS_BASE_URL:-<site-relative>}/<slug>#<anchor>)
     logs         $DEV_DIR/logs/{auth,api,postgres}.log
 
   Try it (copy and paste):

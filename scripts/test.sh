@@ -6,19 +6,18 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# A private PostgreSQL for every suite (or the server TEST_DATABASE_URL names), stopped on exit.
 source scripts/lib/postgres.sh
-ensure_system_postgres
-export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+trap pg_test_server_end EXIT
+pg_test_server_begin
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-# Each integration test makes its own database; clear what earlier runs left, and ours after.
-drop_test_databases "$TEST_DATABASE_URL"
+# Each integration test makes its own database in the private cluster.
 cargo test --workspace --locked
-drop_test_databases "$TEST_DATABASE_URL"
 
 shopt -s nullglob
 for suite in scripts/test.d/*.sh; do

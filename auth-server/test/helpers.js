@@ -6,7 +6,11 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+if (!process.env.TEST_DATABASE_URL) {
+  throw new Error('TEST_DATABASE_URL is not set: run the suites with `make test`, which starts a private PostgreSQL');
+}
+/** The administrator's URL of the test server (a private cluster `make test` starts). */
+export const ADMIN_URL = process.env.TEST_DATABASE_URL;
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 export const SECRET = randomBytes(32).toString('base64');
 

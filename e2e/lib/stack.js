@@ -10,7 +10,11 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+if (!process.env.TEST_DATABASE_URL) {
+  throw new Error('TEST_DATABASE_URL is not set: run the suites with `make test`, which starts a private PostgreSQL');
+}
+/** The administrator's URL of the test server (a private cluster `make test` starts). */
+export const ADMIN_URL = process.env.TEST_DATABASE_URL;
 export const API_BIN =
   process.env.CHATPLANE_API_BIN ??
   `${process.env.CARGO_TARGET_DIR ?? `${homedir()}/.cache/chatplane/target`}/debug/chatplane-api`;

@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
-export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+# The server scripts/test.sh started, or a private one of our own when run alone.
+source scripts/lib/postgres.sh
+trap pg_test_server_end EXIT
+pg_test_server_begin
 
 for tool in node npm curl psql; do
   command -v "$tool" >/dev/null || { echo "40-e2e: $tool is required" >&2; exit 1; }

@@ -240,9 +240,12 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }
 
+/// The administrator's URL of the test server: `make test` starts a private PostgreSQL and sets it.
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL").expect(
+        "TEST_DATABASE_URL is not set: run the suite with `make test` (it starts a private \
+         PostgreSQL), or point it at a server where you may create databases",
+    )
 }
 
 /// A fresh, migrated database named for this test.
