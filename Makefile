@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint bench e2e-kind
+.PHONY: dev test fmt lint bench eval-rag e2e-kind
 dev:
 	bash scripts/dev.sh
 
@@ -18,6 +18,11 @@ lint:
 
 bench:
 	bash bench/run.sh
+
+# recall@3 of a question set on a corpus (default: the fixture corpus the tests use), e.g.
+# make eval-rag CORPUS=../shared/corpus/physical-ai-textbook QUESTIONS=bench/data/textbook_questions.json
+eval-rag:
+	CORPUS="$(CORPUS)" QUESTIONS="$(QUESTIONS)" bash scripts/eval-rag.sh
 
 # The whole product on a real kind cluster (needs Docker, kind, kubectl, helm, curl, jq).
 e2e-kind:

@@ -2,9 +2,12 @@
 //! a model (DESIGN.md §9), each beside a baseline timed the same way in the same run.
 //!
 //! `cargo bench -p chatplane-api --bench retrieval` (PostgreSQL at TEST_DATABASE_URL, as the
-//! tests). The corpus is the textbook copied `BENCH_COPIES` times (default 60), each copy under
-//! its own slug prefix and with 15% of its words replaced by random words of the textbook's own
-//! vocabulary, so term statistics differ from copy to copy.
+//! tests). The corpus is the fixture corpus (tests/data/corpus) or the directory `BENCH_CORPUS`
+//! names, copied `BENCH_COPIES` times (default: enough copies for 10,000 chunks), each copy under
+//! its own slug prefix and with 15% of its words replaced by random words of the corpus's own
+//! vocabulary, so term statistics differ from copy to copy. The queries are the fixture's
+//! question set, or with `BENCH_CORPUS` the question file `BENCH_QUESTIONS` names (e.g.
+//! `BENCH_CORPUS=../shared/corpus/physical-ai-textbook BENCH_QUESTIONS=bench/data/textbook_questions.json`).
 
 #[path = "../tests/api/common/mod.rs"]
 mod common;
@@ -13,13 +16,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chatplane_api::ingest::ingest;
+use chatplane_api::rag::eval::QuestionSet;
 use chatplane_api::rag::{Hints, Retriever};
 use common::llm::{LlmServer, Step};
-use common::{AppOptions, TestApp, retrieval_questions, spawn_app_with, textbook_dir};
+use common::{AppOptions, TestApp, fixture_corpus_dir, question_set, spawn_app_with};
 use serde_json::json;
 
 const RETRIEVALS: usize = 2_000;
 const REQUESTS: usize = 400;
+/// The default corpus size: copies are added until it holds at least this many chunks.
+const TARGET_CHUNKS: usize = 10_000;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -60,9 +66,38 @@ fn markdown_files(dir: &Path, rel: &str, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn build_corpus(copies: u64) -> PathBuf {
+/// The corpus to copy (`BENCH_CORPUS` or the fixture) and the questions to ask of it.
+fn corpus_and_questions() -> (PathBuf, Vec<String>) {
+    let (dir, set) = match std::env::var_os("BENCH_CORPUS") {
+        None => (fixture_corpus_dir(), question_set()),
+        Some(dir) => {
+            let file = std::env::var_os("BENCH_QUESTIONS")
+                .expect("BENCH_CORPUS needs BENCH_QUESTIONS: a question file written for it");
+            let set = QuestionSet::load(Path::new(&file)).expect("BENCH_QUESTIONS");
+            (PathBuf::from(dir), set)
+        }
+    };
+    let questions = set.questions.into_iter().map(|q| q.question).collect();
+    (dir, questions)
+}
+
+/// The chunks one copy of the corpus makes, as ingest would split it.
+fn chunks_per_copy(files: &[(String, String)]) -> usize {
+    files
+        .iter()
+        .filter_map(|(rel, text)| chatplane_api::rag::markdown::parse(rel, text.as_bytes()).ok())
+        .map(|page| page.chunks.len())
+        .sum()
+}
+
+fn corpus_files(dir: &Path) -> Vec<(String, String)> {
     let mut files = Vec::new();
-    markdown_files(&textbook_dir(), "", &mut files);
+    markdown_files(dir, "", &mut files);
+    assert!(!files.is_empty(), "no Markdown under {}", dir.display());
+    files
+}
+
+fn build_corpus(files: &[(String, String)], copies: u64) -> PathBuf {
     let vocabulary: Vec<String> = files
         .iter()
         .flat_map(|(_, t)| t.split_whitespace())
@@ -73,7 +108,7 @@ fn build_corpus(copies: u64) -> PathBuf {
         std::env::temp_dir().join(format!("chatplane-bench-{}", uuid::Uuid::new_v4().simple()));
     for copy in 0..copies {
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (copy + 1));
-        for (rel, text) in &files {
+        for (rel, text) in files {
             let (front, body) = match text
                 .strip_prefix("---\n")
                 .and_then(|r| r.split_once("\n---\n"))
@@ -147,11 +182,13 @@ where
 }
 
 async fn run() {
+    let (source, questions) = corpus_and_questions();
+    let files = corpus_files(&source);
     let copies: u64 = std::env::var("BENCH_COPIES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
-    let dir = build_corpus(copies);
+        .unwrap_or_else(|| TARGET_CHUNKS.div_ceil(chunks_per_copy(&files).max(1)) as u64);
+    let dir = build_corpus(&files, copies);
     let (db, _) = common::migrated_database().await;
     let started = Instant::now();
     let report = ingest(&db, &dir).await.expect("ingest");
@@ -161,7 +198,8 @@ async fn run() {
         .await
         .expect("count");
     println!(
-        "corpus: {copies} perturbed copies of the textbook, {} files, {chunks} chunks; ingest {:.2} s; re-ingest unchanged:",
+        "corpus: {copies} perturbed copies of {}, {} files, {chunks} chunks; ingest {:.2} s; re-ingest unchanged:",
+        source.display(),
         report.added.len(),
         ingest_time.as_secs_f64()
     );
@@ -185,10 +223,6 @@ async fn run() {
         .await
         .expect("analyze");
 
-    let questions: Vec<String> = retrieval_questions()
-        .into_iter()
-        .map(|q| q.question)
-        .collect();
     let retriever = Retriever::new(db.clone(), 3, String::new());
     let q = &questions;
     time(RETRIEVALS, |i| {

@@ -2,6 +2,7 @@
 //! extractive fallback), the prompt, and the per-user rate limit of `/agents/run`.
 
 pub mod agent;
+pub mod eval;
 pub mod extractive;
 pub mod llm;
 pub mod markdown;

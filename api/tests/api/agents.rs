@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::common::llm::{LlmServer, MODEL, Step};
 use crate::common::{TestApp, spawn_rag_app};
 
-const ZMP: &str = "What is the zero moment point?";
+const DEW_POINT: &str = "What is the dew point?";
 
 fn text_of(events: &[crate::common::SseEvent]) -> String {
     events
@@ -36,33 +36,38 @@ async fn without_a_model_the_answer_is_extractive_and_both_messages_are_stored()
     let app = spawn_rag_app(None, &[]).await;
     let (_, token) = app.user_with_token();
 
-    let r = app.post_agents_run(&token, json!({ "query": ZMP })).await;
+    let r = app
+        .post_agents_run(&token, json!({ "query": DEW_POINT }))
+        .await;
 
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["agent_used"], "extractive");
     let sources = r.body["sources"].as_array().expect("sources");
     assert_eq!(sources.len(), 3);
     let top = &sources[0];
-    assert_eq!(top["slug"], "/05-humanoid/5-1-locomotion-balance");
+    assert_eq!(top["slug"], "/04-analysis/4-1-derived-quantities");
     assert_eq!(
         top["url"],
-        "https://book.example/docs/05-humanoid/5-1-locomotion-balance#the-zero-moment-point-zmp-control"
+        "https://book.example/docs/04-analysis/4-1-derived-quantities#the-dew-point-when-air-becomes-saturated"
     );
-    assert_eq!(top["chapter_number"], 5);
+    assert_eq!(top["chapter_number"], 4);
     for key in ["title", "snippet", "score", "page_number"] {
         assert!(!top[key].is_null(), "{key} missing: {top}");
     }
     let message = r.body["message"].as_str().expect("message");
     assert!(message.starts_with("_Extractive answer"), "{message}");
     assert!(message.contains("**[1] ["), "citations: {message}");
-    assert!(message.to_lowercase().contains("zero torque"), "{message}");
+    assert!(
+        message.to_lowercase().contains("becomes saturated"),
+        "{message}"
+    );
 
     let conversation = r.body["session_id"].as_str().expect("session_id");
     let conv = app.get_conversation(&token, conversation).await;
-    assert_eq!(conv.body["title"], ZMP, "titled from the question");
+    assert_eq!(conv.body["title"], DEW_POINT, "titled from the question");
     let stored = messages(&app, &token, conversation, 2).await;
     assert_eq!(stored[0]["role"], "user");
-    assert_eq!(stored[0]["content"], ZMP);
+    assert_eq!(stored[0]["content"], DEW_POINT);
     assert_eq!(stored[1]["role"], "assistant");
     assert_eq!(stored[1]["id"], r.body["message_id"]);
     assert_eq!(stored[1]["content"], message);
@@ -83,7 +88,9 @@ async fn an_extractive_answer_streams_as_sources_deltas_and_done() {
     let app = spawn_rag_app(None, &[]).await;
     let (_, token) = app.user_with_token();
 
-    let r = app.stream_agents_run(&token, json!({ "query": ZMP })).await;
+    let r = app
+        .stream_agents_run(&token, json!({ "query": DEW_POINT }))
+        .await;
 
     assert_eq!(r.status, StatusCode::OK);
     assert!(
@@ -102,12 +109,12 @@ async fn an_extractive_answer_streams_as_sources_deltas_and_done() {
 #[tokio::test]
 async fn a_model_answer_is_stored_and_the_prompt_holds_the_passages_and_history() {
     let llm = LlmServer::start(vec![Step::Answer(
-        "The **ZMP** is where the net moment is zero [1].",
+        "The **dew point** is where the air becomes saturated [1].",
     )])
     .await;
     let app = spawn_rag_app(Some(&llm), &[]).await;
     let (_, token) = app.user_with_token();
-    let conversation = app.new_conversation(&token, "Walking").await;
+    let conversation = app.new_conversation(&token, "Fog").await;
     let earlier = app
         .append_message(
             &token,
@@ -118,18 +125,21 @@ async fn a_model_answer_is_stored_and_the_prompt_holds_the_passages_and_history(
     assert_eq!(earlier.status, StatusCode::CREATED);
 
     let r = app
-        .post_agents_run(&token, json!({ "query": ZMP, "session_id": conversation }))
+        .post_agents_run(
+            &token,
+            json!({ "query": DEW_POINT, "session_id": conversation }),
+        )
         .await;
 
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(
         r.body["message"],
-        "The **ZMP** is where the net moment is zero [1]."
+        "The **dew point** is where the air becomes saturated [1]."
     );
     assert_eq!(r.body["agent_used"], "rag");
     assert_eq!(r.body["session_id"], conversation.as_str());
     let stored = messages(&app, &token, &conversation, 3).await;
-    assert_eq!(stored[1]["content"], ZMP);
+    assert_eq!(stored[1]["content"], DEW_POINT);
     assert_eq!(stored[2]["content"], r.body["message"]);
     assert_eq!(stored[2]["agent_type"], "rag");
     assert_eq!(stored[2]["sources"].as_array().map(Vec::len), Some(3));
@@ -150,17 +160,19 @@ async fn a_model_answer_is_stored_and_the_prompt_holds_the_passages_and_history(
         .as_str()
         .expect("text");
     assert!(last.contains("[1] ") && last.contains("[3] "), "{last}");
-    assert!(last.ends_with(&format!("Question: {ZMP}")), "{last}");
+    assert!(last.ends_with(&format!("Question: {DEW_POINT}")), "{last}");
 }
 
 #[tokio::test]
 async fn a_streamed_model_answer_is_forwarded_and_stored_whole() {
-    let answer = "Balance depends on keeping the ZMP inside the support polygon [1].";
+    let answer = "Fog is likely when the dew point is close to the air temperature [1].";
     let llm = LlmServer::start(vec![Step::Answer(answer)]).await;
     let app = spawn_rag_app(Some(&llm), &[]).await;
     let (_, token) = app.user_with_token();
 
-    let r = app.stream_agents_run(&token, json!({ "query": ZMP })).await;
+    let r = app
+        .stream_agents_run(&token, json!({ "query": DEW_POINT }))
+        .await;
 
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let events = r.events();
@@ -185,7 +197,9 @@ async fn a_429_is_retried_and_the_answer_then_stored_once() {
     let app = spawn_rag_app(Some(&llm), &[]).await;
     let (_, token) = app.user_with_token();
 
-    let r = app.post_agents_run(&token, json!({ "query": ZMP })).await;
+    let r = app
+        .post_agents_run(&token, json!({ "query": DEW_POINT }))
+        .await;
 
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["message"], "Second time lucky.");
@@ -207,14 +221,17 @@ async fn a_model_timeout_is_a_504_and_stored_as_failed_without_a_retry() {
     let conversation = app.new_conversation(&token, "Slow").await;
 
     let r = app
-        .post_agents_run(&token, json!({ "query": ZMP, "session_id": conversation }))
+        .post_agents_run(
+            &token,
+            json!({ "query": DEW_POINT, "session_id": conversation }),
+        )
         .await;
 
     r.assert_problem(504, "model timeout");
     assert!(!r.text.contains("127.0.0.1"), "no internals: {}", r.text);
     assert_eq!(llm.requests().len(), 1, "a timeout is not retried");
     let stored = messages(&app, &token, &conversation, 2).await;
-    assert_eq!(stored[0]["content"], ZMP, "the question stays stored");
+    assert_eq!(stored[0]["content"], DEW_POINT, "the question stays stored");
     assert_eq!(stored[1]["status"], "failed");
     assert!(
         stored[1]["content"]
@@ -238,13 +255,18 @@ async fn a_failing_model_is_a_502_after_bounded_retries_streamed_or_not() {
     let app = spawn_rag_app(Some(&llm), &[]).await;
     let (_, token) = app.user_with_token();
 
-    let r = app.post_agents_run(&token, json!({ "query": ZMP })).await;
+    let r = app
+        .post_agents_run(&token, json!({ "query": DEW_POINT }))
+        .await;
     r.assert_problem(502, "model 500");
     assert_eq!(llm.requests().len(), 3, "one call and two retries");
 
     let conversation = app.new_conversation(&token, "Stream").await;
     let r = app
-        .stream_agents_run(&token, json!({ "query": ZMP, "session_id": conversation }))
+        .stream_agents_run(
+            &token,
+            json!({ "query": DEW_POINT, "session_id": conversation }),
+        )
         .await;
     r.assert_problem(502, "model 503 before the stream started");
     assert_eq!(llm.steps_left(), 0);
@@ -266,7 +288,10 @@ async fn a_refusal_by_the_model_is_not_retried() {
     let conversation = app.new_conversation(&token, "Refused").await;
 
     let r = app
-        .post_agents_run(&token, json!({ "query": ZMP, "session_id": conversation }))
+        .post_agents_run(
+            &token,
+            json!({ "query": DEW_POINT, "session_id": conversation }),
+        )
         .await;
 
     r.assert_problem(502, "model 400");
@@ -281,7 +306,9 @@ async fn a_malformed_stream_ends_with_an_error_event_and_a_failed_message() {
     let app = spawn_rag_app(Some(&llm), &[]).await;
     let (_, token) = app.user_with_token();
 
-    let r = app.stream_agents_run(&token, json!({ "query": ZMP })).await;
+    let r = app
+        .stream_agents_run(&token, json!({ "query": DEW_POINT }))
+        .await;
 
     assert_eq!(r.status, StatusCode::OK);
     let events = r.events();
@@ -310,7 +337,7 @@ async fn a_reader_who_leaves_mid_stream_leaves_a_stored_incomplete_answer() {
     let (_, token) = app.user_with_token();
 
     let seen = app
-        .stream_agents_run_and_leave(&token, json!({ "query": ZMP }), "delta")
+        .stream_agents_run_and_leave(&token, json!({ "query": DEW_POINT }), "delta")
         .await;
 
     let conversation = seen[0].data["session_id"].as_str().expect("id").to_owned();
@@ -334,11 +361,13 @@ async fn a_reader_who_leaves_mid_stream_leaves_a_stored_incomplete_answer() {
 
 #[tokio::test]
 async fn the_summarizer_summarises_highlighted_text_and_triage_routes_to_it() {
-    let llm = LlmServer::start(vec![Step::Answer("- **ZMP**: zero torque point.")]).await;
+    let llm = LlmServer::start(vec![Step::Answer(
+        "- **Dew point**: the saturation temperature.",
+    )])
+    .await;
     let app = spawn_rag_app(Some(&llm), &[]).await;
     let (_, token) = app.user_with_token();
-    let highlighted =
-        "The ZMP is the point on the ground where the total forces create zero torque.";
+    let highlighted = "The dew point is the temperature at which air becomes saturated.";
 
     let r = app
         .post_agents_run(
@@ -370,7 +399,7 @@ async fn the_summarizer_summarises_highlighted_text_and_triage_routes_to_it() {
         .post_agents_run(
             &token,
             json!({"query": "tl;dr", "agent_type": "summarizer",
-                   "current_page": "https://book.example/docs/05-humanoid/5-1-locomotion-balance"}),
+                   "current_page": "https://book.example/docs/04-analysis/4-1-derived-quantities"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -390,7 +419,7 @@ async fn another_users_session_is_a_404_and_nothing_is_written_to_it() {
     let before = app.row_counts().await;
 
     for stream in [false, true] {
-        let body = json!({ "query": ZMP, "session_id": conversation });
+        let body = json!({ "query": DEW_POINT, "session_id": conversation });
         let r = if stream {
             app.stream_agents_run(&mallory, body).await
         } else {
@@ -478,12 +507,16 @@ async fn the_per_user_rate_limit_answers_429_with_retry_after() {
     let (_, token) = app.user_with_token();
     let (_, other) = app.user_with_token();
     for _ in 0..2 {
-        let r = app.post_agents_run(&token, json!({ "query": ZMP })).await;
+        let r = app
+            .post_agents_run(&token, json!({ "query": DEW_POINT }))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
     let before = app.row_counts().await;
 
-    let r = app.post_agents_run(&token, json!({ "query": ZMP })).await;
+    let r = app
+        .post_agents_run(&token, json!({ "query": DEW_POINT }))
+        .await;
 
     r.assert_problem(429, "third call in a minute");
     let retry: u64 = r
@@ -497,6 +530,8 @@ async fn the_per_user_rate_limit_answers_429_with_retry_after() {
         before,
         "a refused call writes nothing"
     );
-    let r = app.post_agents_run(&other, json!({ "query": ZMP })).await;
+    let r = app
+        .post_agents_run(&other, json!({ "query": DEW_POINT }))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "the limit is per user");
 }

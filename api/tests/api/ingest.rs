@@ -29,7 +29,7 @@ async fn re_ingesting_an_unchanged_corpus_writes_nothing() {
     let (db, _) = migrated_database().await;
     let corpus = CorpusCopy::new();
     let first = ingest(&db, &corpus.dir).await.expect("first ingest");
-    assert_eq!(first.added.len(), 16, "{first}");
+    assert_eq!(first.added.len(), 14, "{first}");
     assert!(first.skipped.is_empty(), "{first}");
     let before = row_versions(&db).await;
     assert!(before.len() > 100);
@@ -37,7 +37,7 @@ async fn re_ingesting_an_unchanged_corpus_writes_nothing() {
     let again = ingest(&db, &corpus.dir).await.expect("second ingest");
 
     assert!(again.wrote_nothing(), "{again}");
-    assert_eq!(again.unchanged, 16);
+    assert_eq!(again.unchanged, 14);
     assert_eq!(again.chunks_written, 0);
     assert_eq!(row_versions(&db).await, before, "no row was rewritten");
 }
@@ -48,14 +48,14 @@ async fn changed_removed_and_bad_files_are_reflected_and_reported() {
     let corpus = CorpusCopy::new();
     ingest(&db, &corpus.dir).await.expect("first ingest");
     corpus.append(
-        "01-foundations/1-2-real-time.mdx",
-        "\n## Watchdog Timers\n\nA watchdog timer resets the controller when a control loop overruns its deadline.\n",
+        "01-hardware/1-3-power-budget.mdx",
+        "\n## Watchdog Timers\n\nA hardware watchdog timer reboots the logger when its sampling loop hangs for two minutes.\n",
     );
     corpus.remove("conclusion.md");
     corpus.write("broken.mdx", b"---\ntitle: [unclosed\n---\n# Broken\n");
     corpus.write("unclosed.md", b"---\ntitle: Never closed\n\n# Body\n");
     corpus.write(
-        "01-foundations/binary.md",
+        "01-hardware/binary.md",
         &[0x89, b'P', b'N', b'G', 0, 0, 0xff],
     );
     corpus.write("notes.txt", b"not markdown, ignored");
@@ -64,16 +64,16 @@ async fn changed_removed_and_bad_files_are_reflected_and_reported() {
 
     assert_eq!(
         report.changed,
-        ["01-foundations/1-2-real-time.mdx"],
+        ["01-hardware/1-3-power-budget.mdx"],
         "{report}"
     );
     assert_eq!(report.removed, ["conclusion.md"], "{report}");
     assert!(report.added.is_empty(), "{report}");
-    assert_eq!(report.unchanged, 14, "{report}");
+    assert_eq!(report.unchanged, 12, "{report}");
     let skipped: Vec<&str> = report.skipped.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         skipped,
-        ["01-foundations/binary.md", "broken.mdx", "unclosed.md"],
+        ["01-hardware/binary.md", "broken.mdx", "unclosed.md"],
         "{report}"
     );
     assert!(report.skipped.iter().all(|(_, why)| !why.is_empty()));
@@ -90,7 +90,7 @@ async fn changed_removed_and_bad_files_are_reflected_and_reported() {
         .await
         .expect("retrieve");
     assert_eq!(found[0].source.anchor, "watchdog-timers");
-    assert_eq!(found[0].source.slug, "/01-foundations/1-2-real-time");
+    assert_eq!(found[0].source.slug, "/01-hardware/1-3-power-budget");
 }
 
 #[tokio::test]
@@ -124,8 +124,8 @@ async fn readers_see_the_corpus_before_or_after_a_run_never_half_of_it() {
     let report = ingest(&db, &corpus.dir).await.expect("second ingest");
     let seen = reader.await.expect("reader");
 
-    assert_eq!(report.changed.len(), 16);
-    let new = old + 16;
+    assert_eq!(report.changed.len(), 14);
+    let new = old + 14;
     assert!(
         seen.iter().all(|n| *n == old || *n == new),
         "half a corpus was visible: {seen:?}"
@@ -186,7 +186,7 @@ async fn the_ingest_command_reports_changes_names_bad_files_and_fails_only_for_r
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.starts_with("16 added, 0 changed, 0 removed, 0 unchanged, 1 skipped"),
+        stdout.starts_with("14 added, 0 changed, 0 removed, 0 unchanged, 1 skipped"),
         "{stdout}"
     );
     assert!(
@@ -197,7 +197,7 @@ async fn the_ingest_command_reports_changes_names_bad_files_and_fails_only_for_r
     let out = run(corpus.dir.clone()).await.expect("join");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("0 added, 0 changed, 0 removed, 16 unchanged"),
+        stdout.starts_with("0 added, 0 changed, 0 removed, 14 unchanged"),
         "{stdout}"
     );
 

@@ -683,13 +683,13 @@ impl TestApp {
     }
 }
 
-/// The textbook corpus shared by the tests and benchmarks: `<repo>/../shared/corpus/...`.
-pub fn textbook_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/physical-ai-textbook")
+/// The corpus the tests and the retrieval benchmark use: the project's own fixture documentation
+/// site (tests/data/corpus), so that no test reads outside the repository.
+pub fn fixture_corpus_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus")
 }
 
-/// A fresh, migrated database holding the textbook corpus, for tests that need no HTTP.
+/// A fresh, migrated database holding the fixture corpus, for tests that need no HTTP.
 pub async fn corpus_database() -> PgPool {
     let (_, url) = fresh_database().await;
     let db = PgPool::connect(&url).await.expect("connect");
@@ -697,50 +697,26 @@ pub async fn corpus_database() -> PgPool {
         .run(&db)
         .await
         .expect("migrate");
-    chatplane_api::ingest::ingest(&db, &textbook_dir())
+    chatplane_api::ingest::ingest(&db, &fixture_corpus_dir())
         .await
-        .expect("ingest the textbook");
+        .expect("ingest the fixture corpus");
     db
 }
 
-/// The retrieval question set (tests/data/retrieval_questions.json).
-#[derive(Debug, serde::Deserialize)]
-pub struct Question {
-    pub question: String,
-    pub slug: String,
-    pub anchors: Vec<String>,
-}
-
-/// The questions used while choosing the ranking weights.
-pub fn retrieval_questions() -> Vec<Question> {
-    question_file().questions
-}
-
-/// Questions written after the weights were chosen, never used to tune them.
-pub fn held_out_questions() -> Vec<Question> {
-    question_file().held_out
-}
-
-#[derive(serde::Deserialize)]
-struct QuestionFile {
-    questions: Vec<Question>,
-    held_out: Vec<Question>,
-}
-
-fn question_file() -> QuestionFile {
+/// The fixture corpus's retrieval question set (tests/data/retrieval_questions.json).
+pub fn question_set() -> chatplane_api::rag::eval::QuestionSet {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/retrieval_questions.json");
-    let text = std::fs::read_to_string(path).expect("question set");
-    serde_json::from_str(&text).expect("question set parses")
+    chatplane_api::rag::eval::QuestionSet::load(&path).expect("question set")
 }
 
-/// An app serving the textbook corpus, answering with `llm` or, without one, extractively.
+/// An app serving the fixture corpus, answering with `llm` or, without one, extractively.
 pub async fn spawn_rag_app(
     llm: Option<&llm::LlmServer>,
     extra: &[(&'static str, &str)],
 ) -> TestApp {
     let mut env = vec![
-        ("RAG_CORPUS_DIR", textbook_dir().display().to_string()),
+        ("RAG_CORPUS_DIR", fixture_corpus_dir().display().to_string()),
         ("DOCS_BASE_URL", "https://book.example/docs".to_owned()),
     ];
     if let Some(llm) = llm {
@@ -754,7 +730,7 @@ pub async fn spawn_rag_app(
     .await
 }
 
-/// A writable copy of the textbook in a temporary directory, removed on drop.
+/// A writable copy of the fixture corpus in a temporary directory, removed on drop.
 pub struct CorpusCopy {
     pub dir: std::path::PathBuf,
 }
@@ -765,7 +741,7 @@ impl CorpusCopy {
             "chatplane-corpus-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        copy_dir(&textbook_dir(), &dir);
+        copy_dir(&fixture_corpus_dir(), &dir);
         Self { dir }
     }
 
