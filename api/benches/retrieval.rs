@@ -7,7 +7,9 @@
 //! its own slug prefix and with 15% of its words replaced by random words of the corpus's own
 //! vocabulary, so term statistics differ from copy to copy. The queries are the fixture's
 //! question set, or with `BENCH_CORPUS` the question file `BENCH_QUESTIONS` names (e.g.
-//! `BENCH_CORPUS=../shared/corpus/physical-ai-textbook BENCH_QUESTIONS=bench/data/textbook_questions.json`).
+//! `BENCH_CORPUS=$PWD/../shared/corpus/physical-ai-textbook
+//! BENCH_QUESTIONS=$PWD/bench/data/textbook_questions.json` from the repository's root: absolute
+//! paths, since cargo runs a benchmark in the crate's directory).
 
 #[path = "../tests/api/common/mod.rs"]
 mod common;
