@@ -101,3 +101,45 @@ pub async fn recall(retriever: &Retriever, questions: &[Question]) -> Result<Rec
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_the_share_of_hits_and_zero_without_questions() {
+        let r = |asked, hits| Recall {
+            asked,
+            hits,
+            misses: Vec::new(),
+        };
+        assert_eq!(r(4, 3).rate(), 0.75);
+        assert_eq!(r(0, 0).rate(), 0.0);
+    }
+
+    #[test]
+    fn a_question_file_that_is_missing_or_malformed_is_named_in_the_error() {
+        let dir = std::env::temp_dir().join(format!("chatplane-eval-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let missing = QuestionSet::load(&dir.join("none.json")).expect_err("missing");
+        assert!(matches!(missing, QuestionSetError::Read(..)), "{missing}");
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"{"questions": []}"#).expect("write");
+        let err = QuestionSet::load(&bad).expect_err("no held_out");
+        assert!(err.to_string().contains("bad.json"), "{err}");
+        assert!(err.to_string().contains("held_out"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_shipped_question_sets_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for path in [
+            root.join("tests/data/retrieval_questions.json"),
+            root.join("../bench/data/textbook_questions.json"),
+        ] {
+            let set = QuestionSet::load(&path).expect("question set");
+            assert!(set.questions.len() >= 30 && set.held_out.len() >= 10);
+        }
+    }
+}
