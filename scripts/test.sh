@@ -13,6 +13,12 @@ pg_test_server_begin
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== shellcheck"
+if ! command -v shellcheck >/dev/null; then
+  [ "$(id -u)" -eq 0 ] || { echo "shellcheck is missing: apt-get install shellcheck" >&2; exit 1; }
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+fi
+git ls-files -co --exclude-standard -z '*.sh' | xargs -0 shellcheck -x
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
