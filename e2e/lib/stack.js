@@ -120,6 +120,30 @@ export async function waitReady(url, proc, timeoutMs = 60000) {
   throw new Error(`${proc.name} not ready at ${url}:\n${proc.output().slice(-4000)}`);
 }
 
+/** The one provisioning SQL (also the operator's and `make dev`'s). */
+export const PROVISION_SQL = `${ROOT}sql/provision.sql`;
+
+/**
+ * Runs sql/provision.sql with psql as the administrator: two roles, two databases, each
+ * reachable by its own role only. Idempotent.
+ * @param {{ authRole: string, authPassword: string, authDb: string, apiRole: string, apiPassword: string, apiDb: string }} db
+ */
+export function provisionDatabases(db) {
+  const vars = {
+    auth_role: db.authRole,
+    auth_password: db.authPassword,
+    auth_db: db.authDb,
+    api_role: db.apiRole,
+    api_password: db.apiPassword,
+    api_db: db.apiDb,
+  };
+  const args = [ADMIN_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1'];
+  for (const [name, value] of Object.entries(vars)) args.push('-v', `${name}=${value}`);
+  args.push('-f', PROVISION_SQL);
+  const run = spawnSync('psql', args, { encoding: 'utf8', timeout: 60000 });
+  if (run.status !== 0) throw new Error(`provisioning ${db.authDb}/${db.apiDb} failed: ${run.error ?? ''}${run.stderr}`);
+}
+
 /**
  * Creates the two databases and roles of one stack (unique names so runs can overlap).
  * @param {string} label
@@ -132,14 +156,7 @@ async function provision(label) {
     apiRole: `${base}_api`,
     apiPassword: randomBytes(18).toString('hex'),
   };
-  for (const [role, password] of [
-    [db.authRole, db.authPassword],
-    [db.apiRole, db.apiPassword],
-  ]) {
-    await query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${password}'`);
-    await query(`CREATE DATABASE ${role} OWNER ${role}`);
-    await query(`REVOKE ALL ON DATABASE ${role} FROM PUBLIC`);
-  }
+  provisionDatabases({ ...db, authDb: db.authRole, apiDb: db.apiRole });
   return {
     ...db,
     authDb: db.authRole,

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use chatplane_crds::ChatDeployment;
 use chatplane_operator::{
     render,
-    resources::{Desired, GeneratedValues, Images, Inputs, desired},
+    resources::{Desired, GeneratedValues, Images, Inputs, PROVISION_SQL, desired},
 };
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -493,26 +493,22 @@ fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
         probe.exec.as_ref().unwrap().command.as_ref().unwrap()[0],
         "pg_isready"
     );
-    let script = retain.config_maps[0]
-        .data
-        .as_ref()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .clone();
-    for statement in [
-        "CREATE ROLE chatplane_auth LOGIN",
-        "CREATE ROLE chatplane_api LOGIN",
-        "CREATE DATABASE chatplane_auth OWNER chatplane_auth",
-        "CREATE DATABASE chatplane_api OWNER chatplane_api",
-        "REVOKE ALL ON DATABASE chatplane_auth FROM PUBLIC",
-        "REVOKE ALL ON DATABASE chatplane_api FROM PUBLIC",
+    let script = retain.config_maps[0].data.as_ref().unwrap()["10-chatplane-databases.sh"].clone();
+    // The statements themselves, and that they isolate the two roles, are proven on a real
+    // PostgreSQL by tests/provisioning.rs; here: the script runs them with these names.
+    assert!(
+        script.contains(PROVISION_SQL),
+        "init script lacks sql/provision.sql"
+    );
+    for variable in [
+        "-v auth_role=chatplane_auth",
+        "-v auth_db=chatplane_auth",
+        "-v auth_password=\"$AUTH_DB_PASSWORD\"",
+        "-v api_role=chatplane_api",
+        "-v api_db=chatplane_api",
+        "-v api_password=\"$API_DB_PASSWORD\"",
     ] {
-        assert!(
-            script.contains(statement),
-            "init script lacks {statement:?}"
-        );
+        assert!(script.contains(variable), "init script lacks {variable:?}");
     }
     let delete = build(&example("llm.yaml"));
     let sts = delete.stateful_sets[0].spec.as_ref().unwrap();

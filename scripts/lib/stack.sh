@@ -81,28 +81,16 @@ stack_sql() {
   fi
 }
 
+# The one provisioning SQL file (also the operator's and the end-to-end tests').
+STACK_PROVISION_SQL="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/sql/provision.sql"
+
 # stack_provision ADMIN AUTH_ROLE AUTH_PW AUTH_DB API_ROLE API_PW API_DB: two roles, two
 # databases, each database reachable by its own role only. Idempotent: existing roles get their
 # password set again, existing databases are kept.
 stack_provision() {
-  local admin=$1 arole=$2 apw=$3 adb=$4 brole=$5 bpw=$6 bdb=$7 role pw db
-  for spec in "$arole:$apw:$adb" "$brole:$bpw:$bdb"; do
-    IFS=: read -r role pw db <<<"$spec"
-    stack_sql "$admin" <<SQL
-SELECT format('CREATE ROLE %I LOGIN', '$role')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') \gexec
-ALTER ROLE "$role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$pw';
-SELECT format('CREATE DATABASE %I OWNER %I', '$db', '$role')
-WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db') \gexec
-REVOKE ALL ON DATABASE "$db" FROM PUBLIC;
-GRANT CONNECT, TEMPORARY ON DATABASE "$db" TO "$role";
-SQL
-  done
-  # Each role may connect to its own database only.
-  stack_sql "$admin" <<SQL
-REVOKE ALL ON DATABASE "$adb" FROM "$brole";
-REVOKE ALL ON DATABASE "$bdb" FROM "$arole";
-SQL
+  # On stdin: the postgres OS user (a socket ADMIN) need not be able to read the checkout.
+  stack_sql "$1" -v auth_role="$2" -v auth_password="$3" -v auth_db="$4" \
+    -v api_role="$5" -v api_password="$6" -v api_db="$7" <"$STACK_PROVISION_SQL"
 }
 
 # stack_db_url HOST PORT USER PASSWORD DB

@@ -29,8 +29,12 @@ use k8s_openapi::{
 use serde::Serialize;
 
 pub use self::{
-    api::api_env, config_hash::config_hash, labels::Component, names::Names,
-    postgres::data_claim_name_for, secrets::GeneratedValues,
+    api::api_env,
+    config_hash::config_hash,
+    labels::Component,
+    names::Names,
+    postgres::{PROVISION_SQL, data_claim_name_for},
+    secrets::GeneratedValues,
 };
 use crate::{Error, Result};
 

@@ -35,22 +35,21 @@ const POSTGRES_UID: i64 = 999;
 const DATA_DIR: &str = "/var/lib/postgresql/data";
 const INIT_SCRIPT_KEY: &str = "10-chatplane-databases.sh";
 
-/// Runs once, on an empty data directory (the image's docker-entrypoint-initdb.d contract): two
-/// roles, two databases, each database owned by its role and closed to PUBLIC, so the API's role
-/// cannot connect to Better Auth's database and the other way round (DESIGN §4).
+/// The one provisioning SQL (two roles, two databases, each closed to the other role), shared
+/// with `make dev` and the end-to-end tests.
+pub const PROVISION_SQL: &str = include_str!("../../../sql/provision.sql");
+
+/// Runs once, on an empty data directory (the image's docker-entrypoint-initdb.d contract): the
+/// provisioning SQL with this deployment's role and database names, so the API's role cannot
+/// connect to Better Auth's database and the other way round (DESIGN §4).
 fn init_script() -> String {
     format!(
         r#"#!/bin/sh
 set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
-  -v auth_password="$AUTH_DB_PASSWORD" -v api_password="$API_DB_PASSWORD" <<'SQL'
-CREATE ROLE {AUTH_DATABASE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'auth_password';
-CREATE ROLE {API_DATABASE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'api_password';
-CREATE DATABASE {AUTH_DATABASE} OWNER {AUTH_DATABASE};
-CREATE DATABASE {API_DATABASE} OWNER {API_DATABASE};
-REVOKE ALL ON DATABASE {AUTH_DATABASE} FROM PUBLIC;
-REVOKE ALL ON DATABASE {API_DATABASE} FROM PUBLIC;
-SQL
+  -v auth_role={AUTH_DATABASE} -v auth_db={AUTH_DATABASE} -v auth_password="$AUTH_DB_PASSWORD" \
+  -v api_role={API_DATABASE} -v api_db={API_DATABASE} -v api_password="$API_DB_PASSWORD" <<'SQL'
+{PROVISION_SQL}SQL
 "#
     )
 }

@@ -1,0 +1,338 @@
+//! The provisioning SQL (sql/provision.sql) on a real PostgreSQL: the server TEST_DATABASE_URL
+//! names (the private cluster `make test` starts). Each role reaches its own database only, a
+//! second run is harmless, and the operator's init script, as rendered into the ConfigMap, does
+//! the same with a deployment's names. psql connects as each role, as the API and Better Auth would.
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Output, Stdio},
+};
+
+use chatplane_operator::{
+    render,
+    resources::{GeneratedValues, Images, Inputs, PROVISION_SQL, desired},
+};
+
+/// The administrator's connection, from TEST_DATABASE_URL (`postgres://user:password@host:port/db`).
+struct Server {
+    host: String,
+    port: String,
+    user: String,
+    password: String,
+}
+
+fn server() -> Server {
+    let url = std::env::var("TEST_DATABASE_URL").expect(
+        "TEST_DATABASE_URL is not set: run the suite with `make test` (it starts a private \
+         PostgreSQL), or source scripts/lib/postgres.sh and run pg_private_up DIR first",
+    );
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .expect("TEST_DATABASE_URL is a postgres:// URL");
+    let (credentials, address) = rest.rsplit_once('@').expect("user and password in the URL");
+    let (user, password) = credentials.split_once(':').expect("a password in the URL");
+    let address = address.split('/').next().unwrap();
+    let (host, port) = address.split_once(':').unwrap_or((address, "5432"));
+    Server {
+        host: host.to_owned(),
+        port: port.to_owned(),
+        user: user.to_owned(),
+        password: password.to_owned(),
+    }
+}
+
+impl Server {
+    /// psql against this server with the given login; `-X`: no ~/.psqlrc.
+    fn psql(&self, user: &str, password: &str, database: &str) -> Command {
+        let mut command = Command::new("psql");
+        command
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"])
+            .args([
+                "-h", &self.host, "-p", &self.port, "-U", user, "-d", database,
+            ])
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "10");
+        command
+    }
+
+    /// Runs SQL as the administrator; panics with psql's error when it fails.
+    fn admin(&self, sql: &str) -> String {
+        let (user, password) = (self.user.clone(), self.password.clone());
+        succeeded(
+            self.psql(&user, &password, "postgres")
+                .args(["-c", sql])
+                .output(),
+        )
+    }
+
+    /// Connects as `user` to `database` and runs `sql`: its output, or psql's error.
+    fn login(
+        &self,
+        user: &str,
+        password: &str,
+        database: &str,
+        sql: &str,
+    ) -> Result<String, String> {
+        let output = self
+            .psql(user, password, database)
+            .args(["-c", sql])
+            .output()
+            .expect("psql runs (apt-get install postgresql-client)");
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// sql/provision.sql through psql with its variables, as `make dev` and the e2e stacks run it.
+    fn provision(&self, names: &Names, auth_password: &str, api_password: &str) {
+        let (user, password) = (self.user.clone(), self.password.clone());
+        let variables = [
+            ("auth_role", names.auth_role.as_str()),
+            ("auth_password", auth_password),
+            ("auth_db", names.auth_db.as_str()),
+            ("api_role", names.api_role.as_str()),
+            ("api_password", api_password),
+            ("api_db", names.api_db.as_str()),
+        ];
+        let mut command = self.psql(&user, &password, "postgres");
+        for (name, value) in variables {
+            command.arg("-v").arg(format!("{name}={value}"));
+        }
+        succeeded(command.arg("-f").arg(provision_file()).output());
+    }
+}
+
+fn provision_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sql/provision.sql")
+}
+
+fn succeeded(output: std::io::Result<Output>) -> String {
+    let output = output.expect("psql runs (apt-get install postgresql-client)");
+    assert!(
+        output.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The roles and databases of one test; dropped again when it ends, pass or fail.
+struct Names {
+    auth_role: String,
+    auth_db: String,
+    api_role: String,
+    api_db: String,
+    /// A login role the SQL knows nothing of: PUBLIC, as far as the databases are concerned.
+    others: Vec<String>,
+}
+
+impl Drop for Names {
+    fn drop(&mut self) {
+        let server = server();
+        for db in [&self.auth_db, &self.api_db] {
+            server.admin(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
+        }
+        for role in [&self.auth_role, &self.api_role]
+            .into_iter()
+            .chain(&self.others)
+        {
+            server.admin(&format!("DROP ROLE IF EXISTS \"{role}\""));
+        }
+    }
+}
+
+fn refused(result: Result<String, String>, what: &str) -> String {
+    match result {
+        Ok(out) => panic!("{what}: connected ({out}) but must be refused"),
+        Err(error) => error,
+    }
+}
+
+#[test]
+fn each_role_reaches_only_its_own_database_and_a_second_run_keeps_the_data() {
+    let server = server();
+    let prefix = format!("provision_{:016x}", rand::random::<u64>());
+    let names = Names {
+        auth_role: format!("{prefix}_auth"),
+        // Database names apart from role names: the SQL must not mix the variables up.
+        auth_db: format!("{prefix}_auth_db"),
+        api_role: format!("{prefix}_api"),
+        api_db: format!("{prefix}_api_db"),
+        others: vec![format!("{prefix}_other")],
+    };
+    // Quotes and a backslash in a password are data, not SQL.
+    let (auth_pw, api_pw) = ("it's a \\secret", "api-password-1");
+    server.provision(&names, auth_pw, api_pw);
+
+    let me = "SELECT current_user || '@' || current_database()";
+    let (auth, api) = (&names.auth_role, &names.api_role);
+    let (auth_db, api_db) = (&names.auth_db, &names.api_db);
+    assert_eq!(
+        server.login(auth, auth_pw, auth_db, me),
+        Ok(format!("{auth}@{auth_db}"))
+    );
+    assert_eq!(
+        server.login(api, api_pw, api_db, me),
+        Ok(format!("{api}@{api_db}"))
+    );
+    let denied = refused(
+        server.login(auth, auth_pw, api_db, me),
+        "auth role → API db",
+    );
+    assert!(
+        denied.contains("permission denied for database"),
+        "{denied}"
+    );
+    let denied = refused(server.login(api, api_pw, auth_db, me), "API role → auth db");
+    assert!(
+        denied.contains("permission denied for database"),
+        "{denied}"
+    );
+    let other = &names.others[0];
+    server.admin(&format!("CREATE ROLE \"{other}\" LOGIN PASSWORD 'other'"));
+    for db in [auth_db, api_db] {
+        let denied = refused(server.login(other, "other", db, me), "another role");
+        assert!(
+            denied.contains("permission denied for database"),
+            "{denied}"
+        );
+    }
+    // The roles are plain: no superuser, no CREATEDB, no CREATEROLE.
+    assert_eq!(
+        server.admin(&format!(
+            "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles \
+             WHERE rolname IN ('{auth}', '{api}') ORDER BY rolname"
+        )),
+        format!("{api}|f|f|f|t\n{auth}|f|f|f|t")
+    );
+    assert_eq!(
+        server.admin(&format!(
+            "SELECT datname || ':' || pg_get_userbyid(datdba) FROM pg_database \
+             WHERE datname IN ('{auth_db}', '{api_db}') ORDER BY datname"
+        )),
+        format!("{api_db}:{api}\n{auth_db}:{auth}"),
+        "each database is owned by its role"
+    );
+
+    // Data written by the role, and a stray grant made by hand, before the second run.
+    server
+        .login(
+            auth,
+            auth_pw,
+            auth_db,
+            "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)",
+        )
+        .unwrap();
+    server.admin(&format!(
+        "GRANT CONNECT ON DATABASE \"{api_db}\" TO \"{auth}\""
+    ));
+    assert!(
+        server.login(auth, auth_pw, api_db, me).is_ok(),
+        "the stray grant works"
+    );
+
+    let new_auth_pw = "auth-password-2";
+    server.provision(&names, new_auth_pw, api_pw);
+    let denied = refused(server.login(auth, auth_pw, auth_db, me), "the old password");
+    assert!(
+        denied.contains("password authentication failed"),
+        "{denied}"
+    );
+    assert_eq!(
+        server.login(auth, new_auth_pw, auth_db, "SELECT v FROM kept"),
+        Ok("42".to_owned()),
+        "the existing database and its data are kept"
+    );
+    let denied = refused(
+        server.login(auth, new_auth_pw, api_db, me),
+        "auth role → API db after the second run",
+    );
+    assert!(
+        denied.contains("permission denied for database"),
+        "{denied}"
+    );
+    assert_eq!(
+        server.login(api, api_pw, api_db, me),
+        Ok(format!("{api}@{api_db}"))
+    );
+}
+
+#[test]
+fn the_operator_init_script_runs_the_same_sql_with_the_deployment_names() {
+    let server = server();
+    let cd = render::parse_file(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/minimal.yaml")
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let desired = desired(
+        &cd,
+        &Inputs::new(Images::defaults()),
+        &GeneratedValues::placeholders(),
+    )
+    .unwrap();
+    let script = desired.config_maps[0].data.as_ref().unwrap()["10-chatplane-databases.sh"].clone();
+    assert!(
+        script.contains(PROVISION_SQL),
+        "the init script carries sql/provision.sql verbatim"
+    );
+    // The names every managed deployment uses (resources::names); these tests own them here.
+    let names = Names {
+        auth_role: "chatplane_auth".to_owned(),
+        auth_db: "chatplane_auth".to_owned(),
+        api_role: "chatplane_api".to_owned(),
+        api_db: "chatplane_api".to_owned(),
+        others: Vec::new(),
+    };
+    // As the image's entrypoint runs it: POSTGRES_USER and the two passwords from the Secret.
+    for (auth_pw, api_pw) in [("auth-1", "api-1"), ("auth-2", "api-2")] {
+        let mut child = Command::new("sh")
+            .arg("-s")
+            .env("POSTGRES_USER", &server.user)
+            .env("PGPASSWORD", &server.password)
+            .env("PGHOST", &server.host)
+            .env("PGPORT", &server.port)
+            .env("PSQLRC", "/dev/null")
+            .env("AUTH_DB_PASSWORD", auth_pw)
+            .env("API_DB_PASSWORD", api_pw)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        succeeded(child.wait_with_output());
+
+        let me = "SELECT current_user || '@' || current_database()";
+        assert_eq!(
+            server.login("chatplane_auth", auth_pw, "chatplane_auth", me),
+            Ok("chatplane_auth@chatplane_auth".to_owned())
+        );
+        assert_eq!(
+            server.login("chatplane_api", api_pw, "chatplane_api", me),
+            Ok("chatplane_api@chatplane_api".to_owned())
+        );
+        for (role, pw, db) in [
+            ("chatplane_auth", auth_pw, "chatplane_api"),
+            ("chatplane_api", api_pw, "chatplane_auth"),
+        ] {
+            let denied = refused(server.login(role, pw, db, me), role);
+            assert!(
+                denied.contains("permission denied for database"),
+                "{denied}"
+            );
+        }
+    }
+    drop(names);
+}
