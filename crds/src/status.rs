@@ -23,6 +23,23 @@ pub struct ChatDeploymentStatus {
     pub endpoints: Option<Endpoints>,
 }
 
+impl ChatDeploymentStatus {
+    /// The condition of this type, when set.
+    pub fn condition(&self, type_: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_.as_str())
+    }
+
+    /// The condition of this type when it has this status.
+    pub fn condition_if(
+        &self,
+        type_: ConditionType,
+        status: ConditionStatus,
+    ) -> Option<&Condition> {
+        self.condition(type_)
+            .filter(|c| c.status == status.as_str())
+    }
+}
+
 /// URLs of the deployment.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -87,12 +104,12 @@ impl ConditionType {
     }
 }
 
-/// Condition status as Kubernetes spells it.
+/// Condition status as Kubernetes spells it. The operator knows each of its conditions after
+/// every reconcile, so it never sets `Unknown`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConditionStatus {
     True,
     False,
-    Unknown,
 }
 
 impl ConditionStatus {
@@ -100,7 +117,6 @@ impl ConditionStatus {
         match self {
             Self::True => "True",
             Self::False => "False",
-            Self::Unknown => "Unknown",
         }
     }
 

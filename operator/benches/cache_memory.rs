@@ -14,7 +14,7 @@ use std::{
 use chatplane_crds::ChatDeployment;
 use chatplane_operator::{
     render,
-    resources::{GeneratedValues, Images, Inputs, desired},
+    resources::{GeneratedValues, Images, Inputs, Object, desired},
 };
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSet},
@@ -129,27 +129,19 @@ fn main() {
     for cd in reader.state() {
         let d = desired(&cd, &inputs, &GeneratedValues::random()).expect("desired");
         children += d.manifests().expect("manifests").len();
-        d.generated_secrets
-            .into_iter()
-            .for_each(|o| secrets.apply_watcher_event(&Event::Apply(o)));
-        d.config_maps
-            .into_iter()
-            .for_each(|o| config_maps.apply_watcher_event(&Event::Apply(o)));
-        d.services
-            .into_iter()
-            .for_each(|o| services.apply_watcher_event(&Event::Apply(o)));
-        d.stateful_sets
-            .into_iter()
-            .for_each(|o| stateful_sets.apply_watcher_event(&Event::Apply(o)));
-        d.deployments
-            .into_iter()
-            .for_each(|o| deployments.apply_watcher_event(&Event::Apply(o)));
-        d.network_policies
-            .into_iter()
-            .for_each(|o| policies.apply_watcher_event(&Event::Apply(o)));
-        d.ingresses
-            .into_iter()
-            .for_each(|o| ingresses.apply_watcher_event(&Event::Apply(o)));
+        for object in d.objects() {
+            match object {
+                Object::Secret(o) => secrets.apply_watcher_event(&Event::Apply(o.clone())),
+                Object::ConfigMap(o) => config_maps.apply_watcher_event(&Event::Apply(o.clone())),
+                Object::Service(o) => services.apply_watcher_event(&Event::Apply(o.clone())),
+                Object::StatefulSet(o) => {
+                    stateful_sets.apply_watcher_event(&Event::Apply(o.clone()))
+                }
+                Object::Deployment(o) => deployments.apply_watcher_event(&Event::Apply(o.clone())),
+                Object::NetworkPolicy(o) => policies.apply_watcher_event(&Event::Apply(o.clone())),
+                Object::Ingress(o) => ingresses.apply_watcher_event(&Event::Apply(o.clone())),
+            }
+        }
     }
     let children_cache = live() - before_children;
     println!(

@@ -1,5 +1,5 @@
-//! The kube-runtime Controller: ChatDeployments plus every kind they own, so a change to (or the
-//! deletion of) a child re-triggers its parent.
+//! The kube-runtime Controller: ChatDeployments plus every kind they own (`Kind::ALL`), so a
+//! change to (or the deletion of) a child re-triggers its parent.
 
 use std::sync::Arc;
 
@@ -21,7 +21,10 @@ use crate::{
     Error, Result,
     context::Context,
     reconcile::{error_policy, reconcile},
-    resources::labels::{MANAGED_BY, MANAGED_BY_LABEL},
+    resources::{
+        Kind,
+        labels::{MANAGED_BY, MANAGED_BY_LABEL},
+    },
 };
 
 /// Fails fast, with the fix, when the CRD is missing; otherwise runs until SIGTERM/SIGINT.
@@ -37,13 +40,13 @@ pub async fn run(client: Client, ctx: Arc<Context>) -> Result<()> {
     // Only our children: the metadata watches stay small in clusters with many Deployments.
     let owned = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     info!("starting the ChatDeployment controller");
-    Controller::new(chat_deployments, watcher::Config::default().any_semantic())
-        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-        .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
-        .owns(Api::<Service>::all(client.clone()), owned.clone())
-        .owns(Api::<ConfigMap>::all(client.clone()), owned.clone())
-        .owns(Api::<NetworkPolicy>::all(client.clone()), owned.clone())
-        .owns(Api::<Ingress>::all(client), owned)
+    let controller = Controller::new(chat_deployments, watcher::Config::default().any_semantic());
+    Kind::ALL
+        .into_iter()
+        .filter(|kind| kind.watched())
+        .fold(controller, |controller, kind| {
+            owns(controller, kind, &client, owned.clone())
+        })
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -54,6 +57,26 @@ pub async fn run(client: Client, ctx: Arc<Context>) -> Result<()> {
         .await;
     info!("controller stopped");
     Ok(())
+}
+
+/// Watches one owned kind (metadata only) for changes of the children.
+fn owns(
+    controller: Controller<ChatDeployment>,
+    kind: Kind,
+    client: &Client,
+    config: watcher::Config,
+) -> Controller<ChatDeployment> {
+    let client = client.clone();
+    match kind {
+        // Not watched (`Kind::watched`): generated Secrets carry no owner reference.
+        Kind::Secret => controller,
+        Kind::ConfigMap => controller.owns(Api::<ConfigMap>::all(client), config),
+        Kind::Service => controller.owns(Api::<Service>::all(client), config),
+        Kind::StatefulSet => controller.owns(Api::<StatefulSet>::all(client), config),
+        Kind::Deployment => controller.owns(Api::<Deployment>::all(client), config),
+        Kind::NetworkPolicy => controller.owns(Api::<NetworkPolicy>::all(client), config),
+        Kind::Ingress => controller.owns(Api::<Ingress>::all(client), config),
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ pub mod http;
 pub mod leader;
 /// Prometheus metrics: reconciles, failures by cause, duration by outcome.
 pub mod metrics;
+/// The RBAC permissions the operator needs, derived from the owned kinds (the chart is tested
+/// against them).
+pub mod rbac;
 /// reconcile, cleanup and error_policy.
 pub mod reconcile;
 /// `render`: the manifests for a ChatDeployment file, without a cluster.

@@ -3,12 +3,15 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chatplane_crds::{ChatDeployment, DeletionPolicy, Phase, Reason, SecretKeyRef};
+use chatplane_crds::{
+    ChatDeployment, ChatDeploymentStatus, ConditionStatus, ConditionType, DeletionPolicy, Phase,
+    Reason, SecretKeyRef,
+};
 use k8s_openapi::{
+    NamespaceResourceScope,
     api::{
-        apps::v1::{Deployment, StatefulSet},
-        core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service},
-        networking::v1::{Ingress, NetworkPolicy},
+        core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
+        networking::v1::Ingress,
     },
     apimachinery::pkg::apis::meta::v1::Time,
     jiff::Timestamp,
@@ -28,7 +31,7 @@ use crate::{
     Error, Result,
     apply::{apply, create_if_missing, delete_if_present},
     context::{Context, FIELD_MANAGER},
-    resources::{GeneratedValues, Inputs, Names, data_claim_name_for, desired},
+    resources::{GeneratedValues, Inputs, Names, Object, data_claim_name_for, desired},
     status::{Observed, degraded_status, observed_status},
 };
 
@@ -84,8 +87,19 @@ fn backoff_key(cd: &ChatDeployment) -> String {
 }
 
 /// What the references in the spec resolved to.
-struct References {
-    corpus_version: Option<String>,
+enum References {
+    /// Every one exists; the corpus ConfigMap's resourceVersion when the spec names one.
+    Found { corpus_version: Option<String> },
+    /// One does not: the reason and message of the Degraded condition.
+    Missing { reason: Reason, message: String },
+}
+
+/// A namespaced API of the operator's client.
+fn namespaced<K>(ctx: &Context, namespace: &str) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+{
+    Api::namespaced(ctx.client.clone(), namespace)
 }
 
 async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action> {
@@ -93,19 +107,17 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let names = Names::new(&cd.name_any(), &namespace);
-    let client = ctx.client.clone();
     let now = Time(Timestamp::now());
 
-    let references = match check_references(&cd, &ctx, &namespace).await {
-        Ok(references) => references,
-        Err(Error::Degraded { reason, message }) => {
+    let corpus_version = match check_references(&cd, &ctx, &namespace).await? {
+        References::Found { corpus_version } => corpus_version,
+        References::Missing { reason, message } => {
             return degrade(&cd, &ctx, reason, message, &now).await;
         }
-        Err(error) => return Err(error),
     };
     let inputs = Inputs {
         images: ctx.settings.images.clone(),
-        corpus_version: references.corpus_version,
+        corpus_version,
         otlp_endpoint: ctx.settings.otlp_endpoint.clone(),
     };
     let desired = match desired(&cd, &inputs, &GeneratedValues::random()) {
@@ -116,45 +128,43 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
         Err(error) => return Err(error),
     };
 
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    for secret in &desired.generated_secrets {
-        if create_if_missing(&secrets, secret).await? {
-            info!(
-                secret = secret.metadata.name.as_deref().unwrap_or_default(),
-                "generated secret created"
-            );
+    // In apply order; the workloads come back as stored, with their status.
+    let (mut postgres, mut auth, mut api) = (None, None, None);
+    for object in desired.objects() {
+        match object {
+            Object::Secret(secret) => {
+                if create_if_missing(&namespaced(&ctx, &namespace), secret).await? {
+                    info!(
+                        secret = secret.metadata.name.as_deref().unwrap_or_default(),
+                        "generated secret created"
+                    );
+                }
+            }
+            Object::ConfigMap(o) => {
+                apply(&namespaced(&ctx, &namespace), o).await?;
+            }
+            Object::Service(o) => {
+                apply(&namespaced(&ctx, &namespace), o).await?;
+            }
+            Object::StatefulSet(o) => {
+                postgres = Some(apply(&namespaced(&ctx, &namespace), o).await?)
+            }
+            Object::Deployment(o) => {
+                let stored = apply(&namespaced(&ctx, &namespace), o).await?;
+                // Which of the two fields this object is.
+                if std::ptr::eq(o, &desired.auth) {
+                    auth = Some(stored);
+                } else {
+                    api = Some(stored);
+                }
+            }
+            Object::NetworkPolicy(o) => {
+                apply(&namespaced(&ctx, &namespace), o).await?;
+            }
+            Object::Ingress(o) => {
+                apply(&namespaced(&ctx, &namespace), o).await?;
+            }
         }
-    }
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-    for object in &desired.config_maps {
-        apply(&config_maps, object).await?;
-    }
-    let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
-    for object in &desired.services {
-        apply(&services, object).await?;
-    }
-    let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
-    let mut postgres = None;
-    for object in &desired.stateful_sets {
-        postgres = Some(apply(&stateful_sets, object).await?);
-    }
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    let (mut auth, mut api) = (None, None);
-    for object in &desired.deployments {
-        let applied = apply(&deployments, object).await?;
-        if applied.metadata.name.as_deref() == Some(names.auth().as_str()) {
-            auth = Some(applied);
-        } else {
-            api = Some(applied);
-        }
-    }
-    let network_policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &namespace);
-    for object in &desired.network_policies {
-        apply(&network_policies, object).await?;
-    }
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &namespace);
-    for object in &desired.ingresses {
-        apply(&ingresses, object).await?;
     }
     // `spec.ingress` was removed since the last status: the Ingress it made goes too.
     let had_ingress = cd
@@ -162,8 +172,8 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
         .as_ref()
         .and_then(|s| s.endpoints.as_ref())
         .is_some_and(|e| e.ingress.is_some());
-    if cd.spec.ingress.is_none() && had_ingress {
-        delete_if_present(&ingresses, &names.instance).await?;
+    if desired.ingress.is_none() && had_ingress {
+        delete_if_present(&namespaced::<Ingress>(&ctx, &namespace), &names.instance).await?;
     }
 
     let observed = Observed {
@@ -199,7 +209,7 @@ async fn degrade(
 async fn patch_status_if_changed(
     cd: &ChatDeployment,
     ctx: &Context,
-    status: chatplane_crds::ChatDeploymentStatus,
+    status: ChatDeploymentStatus,
 ) -> Result<()> {
     let previous = cd.status.clone().unwrap_or_default();
     if previous == status {
@@ -210,8 +220,8 @@ async fn patch_status_if_changed(
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let api: Api<ChatDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let body = serde_json::json!({
-        "apiVersion": "chatplane.dev/v1alpha1",
-        "kind": "ChatDeployment",
+        "apiVersion": ChatDeployment::api_version(&()),
+        "kind": ChatDeployment::kind(&()),
         "status": status,
     });
     api.patch_status(
@@ -221,10 +231,8 @@ async fn patch_status_if_changed(
     )
     .await
     .map_err(Error::KubeError)?;
-    let degraded_reason = |s: &chatplane_crds::ChatDeploymentStatus| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded" && c.status == "True")
+    let degraded_reason = |s: &ChatDeploymentStatus| {
+        s.condition_if(ConditionType::Degraded, ConditionStatus::True)
             .map(|c| c.reason.clone())
     };
     if previous.phase != status.phase || degraded_reason(&previous) != degraded_reason(&status) {
@@ -233,16 +241,9 @@ async fn patch_status_if_changed(
     Ok(())
 }
 
-async fn publish_transition(
-    cd: &ChatDeployment,
-    ctx: &Context,
-    status: &chatplane_crds::ChatDeploymentStatus,
-) {
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
-    let degraded = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Degraded" && c.status == "True");
+async fn publish_transition(cd: &ChatDeployment, ctx: &Context, status: &ChatDeploymentStatus) {
+    let ready = status.condition(ConditionType::Ready);
+    let degraded = status.condition_if(ConditionType::Degraded, ConditionStatus::True);
     let (type_, reason, note) = match (status.phase, degraded) {
         (Some(Phase::Degraded), Some(c)) => {
             (EventType::Warning, c.reason.clone(), c.message.clone())
@@ -266,14 +267,14 @@ async fn publish_transition(
     }
 }
 
-/// Resolves every Secret and ConfigMap the spec names; a missing one degrades the resource with
-/// a reason the user can act on.
+/// Resolves every Secret and ConfigMap the spec names; a missing one is reported with a reason
+/// the user can act on. `Err` only when the API server cannot be asked.
 async fn check_references(
     cd: &ChatDeployment,
     ctx: &Context,
     namespace: &str,
 ) -> Result<References> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let secrets: Api<Secret> = namespaced(ctx, namespace);
     let spec = &cd.spec;
     let mut refs: Vec<(&str, &SecretKeyRef)> = Vec::new();
     if let Some(r) = &spec.auth.secret_ref {
@@ -303,7 +304,7 @@ async fn check_references(
             .await
             .map_err(Error::KubeError)?
         else {
-            return Err(Error::Degraded {
+            return Ok(References::Missing {
                 reason: Reason::SecretNotFound,
                 message: format!(
                     "Secret {:?} named by {field} does not exist in namespace {namespace:?}; create it or fix the reference.",
@@ -320,7 +321,7 @@ async fn check_references(
                 .as_ref()
                 .is_some_and(|d| d.contains_key(&reference.key));
         if !has_key {
-            return Err(Error::Degraded {
+            return Ok(References::Missing {
                 reason: Reason::SecretKeyMissing,
                 message: format!(
                     "Secret {:?} named by {field} has no key {:?}; add it or fix the reference.",
@@ -331,14 +332,14 @@ async fn check_references(
     }
     let corpus_version = match &spec.rag.corpus {
         Some(corpus) => {
-            let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+            let config_maps: Api<ConfigMap> = namespaced(ctx, namespace);
             let name = &corpus.config_map_ref.name;
             let Some(found) = config_maps
                 .get_metadata_opt(name)
                 .await
                 .map_err(Error::KubeError)?
             else {
-                return Err(Error::Degraded {
+                return Ok(References::Missing {
                     reason: Reason::ConfigMapNotFound,
                     message: format!(
                         "ConfigMap {name:?} named by spec.rag.corpus.configMapRef does not exist in namespace {namespace:?}; create it or fix the reference."
@@ -349,7 +350,7 @@ async fn check_references(
         }
         None => None,
     };
-    Ok(References { corpus_version })
+    Ok(References::Found { corpus_version })
 }
 
 /// Runs while the ChatDeployment is being deleted. Owner references take the workloads away;

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use chatplane_crds::ChatDeployment;
 use chatplane_operator::{
     render,
-    resources::{Desired, GeneratedValues, Images, Inputs, PROVISION_SQL, desired},
+    resources::{Desired, GeneratedValues, Images, Inputs, Object, PROVISION_SQL, desired},
 };
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -49,16 +49,19 @@ fn objects(d: &Desired) -> Vec<(String, String)> {
 }
 
 fn deployment<'a>(d: &'a Desired, name: &str) -> &'a Deployment {
-    d.deployments
-        .iter()
+    [&d.auth, &d.api]
+        .into_iter()
         .find(|x| x.metadata.name.as_deref() == Some(name))
         .unwrap()
 }
 
 fn service<'a>(d: &'a Desired, name: &str) -> &'a Service {
-    d.services
-        .iter()
-        .find(|x| x.metadata.name.as_deref() == Some(name))
+    d.objects()
+        .into_iter()
+        .find_map(|o| match o {
+            Object::Service(s) if s.metadata.name.as_deref() == Some(name) => Some(s),
+            _ => None,
+        })
         .unwrap()
 }
 
@@ -190,7 +193,7 @@ fn every_object_is_labelled_and_every_selector_matches_its_pods() {
             }
             assert_eq!(labels["app.kubernetes.io/managed-by"], "chatplane-operator");
         }
-        for dep in &d.deployments {
+        for dep in [&d.auth, &d.api] {
             let spec = dep.spec.as_ref().unwrap();
             let pod_labels = spec
                 .template
@@ -293,11 +296,8 @@ fn each_role_gets_its_own_database_url_from_a_secret() {
         secret_ref(&auth, "BETTER_AUTH_SECRET"),
         ("chat-auth-secret".into(), "BETTER_AUTH_SECRET".into())
     );
-    let generated = d
-        .generated_secrets
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some("chat-database"))
-        .unwrap();
+    let generated = d.database_secret.as_ref().unwrap();
+    assert_eq!(generated.metadata.name.as_deref(), Some("chat-database"));
     let data = generated.string_data.as_ref().unwrap();
     assert_eq!(
         data["auth-url"],
@@ -374,12 +374,17 @@ fn the_llm_and_corpus_settings_reach_the_api() {
 fn every_pod_runs_restricted_with_probes_and_resources() {
     for name in EXAMPLES {
         let d = build(&example(name));
-        let mut pods: Vec<&PodSpec> = d.deployments.iter().map(pod).collect();
-        pods.extend(
-            d.stateful_sets
-                .iter()
-                .map(|s| s.spec.as_ref().unwrap().template.spec.as_ref().unwrap()),
-        );
+        let mut pods: Vec<&PodSpec> = [&d.auth, &d.api].into_iter().map(pod).collect();
+        pods.extend(d.postgres.iter().map(|p| {
+            p.stateful_set
+                .spec
+                .as_ref()
+                .unwrap()
+                .template
+                .spec
+                .as_ref()
+                .unwrap()
+        }));
         for pod in pods {
             let psc = pod.security_context.as_ref().unwrap();
             assert_eq!(psc.run_as_non_root, Some(true));
@@ -428,7 +433,7 @@ fn every_pod_runs_restricted_with_probes_and_resources() {
                 );
             }
         }
-        for dep in &d.deployments {
+        for dep in [&d.auth, &d.api] {
             let probe = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
                 p.as_ref()
                     .unwrap()
@@ -460,7 +465,14 @@ fn the_spec_resources_override_the_defaults() {
 #[test]
 fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
     let retain = build(&example("minimal.yaml"));
-    let sts = retain.stateful_sets[0].spec.as_ref().unwrap();
+    let sts = retain
+        .postgres
+        .as_ref()
+        .unwrap()
+        .stateful_set
+        .spec
+        .as_ref()
+        .unwrap();
     assert_eq!(sts.service_name.as_deref(), Some("chat-postgres-headless"));
     let claim = &sts.volume_claim_templates.as_ref().unwrap()[0];
     assert_eq!(
@@ -493,7 +505,15 @@ fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
         probe.exec.as_ref().unwrap().command.as_ref().unwrap()[0],
         "pg_isready"
     );
-    let script = retain.config_maps[0].data.as_ref().unwrap()["10-chatplane-databases.sh"].clone();
+    let script = retain
+        .postgres
+        .as_ref()
+        .unwrap()
+        .init
+        .data
+        .as_ref()
+        .unwrap()["10-chatplane-databases.sh"]
+        .clone();
     // The statements themselves, and that they isolate the two roles, are proven on a real
     // PostgreSQL by tests/provisioning.rs; here: the script runs them with these names.
     assert!(
@@ -511,7 +531,14 @@ fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
         assert!(script.contains(variable), "init script lacks {variable:?}");
     }
     let delete = build(&example("llm.yaml"));
-    let sts = delete.stateful_sets[0].spec.as_ref().unwrap();
+    let sts = delete
+        .postgres
+        .as_ref()
+        .unwrap()
+        .stateful_set
+        .spec
+        .as_ref()
+        .unwrap();
     assert_eq!(
         sts.persistent_volume_claim_retention_policy
             .as_ref()
@@ -531,7 +558,14 @@ fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
 #[test]
 fn only_the_auth_and_api_pods_of_the_same_deployment_reach_postgres() {
     let d = build(&example("minimal.yaml"));
-    let policy = d.network_policies[0].spec.as_ref().unwrap();
+    let policy = d
+        .postgres
+        .as_ref()
+        .unwrap()
+        .network_policy
+        .spec
+        .as_ref()
+        .unwrap();
     let target = policy
         .pod_selector
         .as_ref()
@@ -568,7 +602,7 @@ fn only_the_auth_and_api_pods_of_the_same_deployment_reach_postgres() {
 #[test]
 fn the_ingress_routes_auth_paths_to_the_auth_server_with_tls() {
     let d = build(&example("ingress-tls.yaml"));
-    let spec = d.ingresses[0].spec.as_ref().unwrap();
+    let spec = d.ingress.as_ref().unwrap().spec.as_ref().unwrap();
     assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
     let tls = &spec.tls.as_ref().unwrap()[0];
     assert_eq!(tls.secret_name.as_deref(), Some("chat-example-com-tls"));
@@ -614,7 +648,7 @@ fn the_same_resource_yields_byte_identical_manifests() {
         // Secret values are the only input outside the resource; they touch nothing else.
         let with = |values: &GeneratedValues| {
             let mut d = desired(&cd, &inputs(), values).unwrap();
-            d.generated_secrets.clear();
+            (d.auth_secret, d.database_secret) = (None, None);
             d.to_yaml().unwrap()
         };
         assert_eq!(

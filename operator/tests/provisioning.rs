@@ -277,7 +277,15 @@ fn the_operator_init_script_runs_the_same_sql_with_the_deployment_names() {
         &GeneratedValues::placeholders(),
     )
     .unwrap();
-    let script = desired.config_maps[0].data.as_ref().unwrap()["10-chatplane-databases.sh"].clone();
+    let script = desired
+        .postgres
+        .as_ref()
+        .unwrap()
+        .init
+        .data
+        .as_ref()
+        .unwrap()["10-chatplane-databases.sh"]
+        .clone();
     assert!(
         script.contains(PROVISION_SQL),
         "the init script carries sql/provision.sql verbatim"

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chatplane_crds::ChatDeployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::Resource;
 
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
@@ -59,8 +60,8 @@ pub fn selector(instance: &str, component: Component) -> LabelSelector {
 /// `Controller::owns` maps a change of the child back to the parent.
 pub fn owner_reference(cd: &ChatDeployment, uid: &str) -> OwnerReference {
     OwnerReference {
-        api_version: "chatplane.dev/v1alpha1".to_owned(),
-        kind: "ChatDeployment".to_owned(),
+        api_version: ChatDeployment::api_version(&()).into_owned(),
+        kind: ChatDeployment::kind(&()).into_owned(),
         name: cd.metadata.name.clone().unwrap_or_default(),
         uid: uid.to_owned(),
         controller: Some(true),

@@ -10,6 +10,7 @@ mod ingress;
 pub mod labels;
 pub mod names;
 mod network_policy;
+pub mod owned;
 mod pod;
 mod postgres;
 pub mod secrets;
@@ -26,13 +27,13 @@ use k8s_openapi::{
     },
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
-use serde::Serialize;
 
 pub use self::{
     api::api_env,
     config_hash::config_hash,
     labels::Component,
     names::Names,
+    owned::{Kind, Object},
     postgres::{PROVISION_SQL, data_claim_name_for},
     secrets::GeneratedValues,
 };
@@ -134,17 +135,29 @@ impl Scope<'_> {
     }
 }
 
-/// Every object a ChatDeployment owns, grouped by kind, in apply order.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Every object a ChatDeployment owns, one field each.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Desired {
-    /// Created once, never updated (see `secrets`).
-    pub generated_secrets: Vec<Secret>,
-    pub config_maps: Vec<ConfigMap>,
-    pub services: Vec<Service>,
-    pub stateful_sets: Vec<StatefulSet>,
-    pub deployments: Vec<Deployment>,
-    pub network_policies: Vec<NetworkPolicy>,
-    pub ingresses: Vec<Ingress>,
+    /// Generated once, never updated (see `secrets`); `None` when the spec names its own.
+    pub auth_secret: Option<Secret>,
+    pub database_secret: Option<Secret>,
+    /// The managed database; `None` with an external one.
+    pub postgres: Option<ManagedPostgres>,
+    pub auth_service: Service,
+    pub api_service: Service,
+    pub auth: Deployment,
+    pub api: Deployment,
+    pub ingress: Option<Ingress>,
+}
+
+/// The managed PostgreSQL's objects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManagedPostgres {
+    pub init: ConfigMap,
+    pub headless_service: Service,
+    pub service: Service,
+    pub stateful_set: StatefulSet,
+    pub network_policy: NetworkPolicy,
 }
 
 pub fn desired(
@@ -177,52 +190,60 @@ pub fn desired(
         Error::InvalidSpec("set exactly one of database.managed or database.external".to_owned())
     })?;
 
-    let mut desired = Desired::default();
-    desired
-        .generated_secrets
-        .extend(secrets::auth_secret(&scope, generated));
-    desired
-        .generated_secrets
-        .extend(secrets::database_secret(&scope, generated));
-    if let DatabaseMode::Managed(db) = mode {
-        desired.config_maps.push(postgres::init_config_map(&scope));
-        desired.services.push(postgres::headless_service(&scope));
-        desired.services.push(postgres::service(&scope));
-        desired
-            .stateful_sets
-            .push(postgres::stateful_set(&scope, db));
-        desired
-            .network_policies
-            .push(network_policy::postgres_network_policy(&scope));
-    }
-    desired.services.push(auth::auth_service(&scope));
-    desired.services.push(api::api_service(&scope));
-    desired.deployments.push(auth::auth_deployment(&scope));
-    desired.deployments.push(api::api_deployment(&scope));
-    if let Some(spec) = &cd.spec.ingress {
-        desired.ingresses.push(ingress::ingress(&scope, spec));
-    }
-    Ok(desired)
+    let postgres = match mode {
+        DatabaseMode::Managed(db) => Some(ManagedPostgres {
+            init: postgres::init_config_map(&scope),
+            headless_service: postgres::headless_service(&scope),
+            service: postgres::service(&scope),
+            stateful_set: postgres::stateful_set(&scope, db),
+            network_policy: network_policy::postgres_network_policy(&scope),
+        }),
+        DatabaseMode::External(_) => None,
+    };
+    Ok(Desired {
+        auth_secret: secrets::auth_secret(&scope, generated),
+        database_secret: secrets::database_secret(&scope, generated),
+        postgres,
+        auth_service: auth::auth_service(&scope),
+        api_service: api::api_service(&scope),
+        auth: auth::auth_deployment(&scope),
+        api: api::api_deployment(&scope),
+        ingress: cd
+            .spec
+            .ingress
+            .as_ref()
+            .map(|spec| ingress::ingress(&scope, spec)),
+    })
 }
 
 impl Desired {
+    /// Every object, in apply order: by kind as `Kind::ALL` lists them, then as listed here.
+    pub fn objects(&self) -> Vec<Object<'_>> {
+        let postgres = self.postgres.as_ref();
+        let mut objects: Vec<Object<'_>> = [
+            self.auth_secret.as_ref().map(Object::Secret),
+            self.database_secret.as_ref().map(Object::Secret),
+            postgres.map(|p| Object::ConfigMap(&p.init)),
+            postgres.map(|p| Object::Service(&p.headless_service)),
+            postgres.map(|p| Object::Service(&p.service)),
+            Some(Object::Service(&self.auth_service)),
+            Some(Object::Service(&self.api_service)),
+            postgres.map(|p| Object::StatefulSet(&p.stateful_set)),
+            Some(Object::Deployment(&self.auth)),
+            Some(Object::Deployment(&self.api)),
+            postgres.map(|p| Object::NetworkPolicy(&p.network_policy)),
+            self.ingress.as_ref().map(Object::Ingress),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        objects.sort_by_key(Object::kind);
+        objects
+    }
+
     /// Every object as JSON, in apply order.
     pub fn manifests(&self) -> Result<Vec<serde_json::Value>> {
-        fn push<T: Serialize>(out: &mut Vec<serde_json::Value>, items: &[T]) -> Result<()> {
-            for item in items {
-                out.push(serde_json::to_value(item).map_err(Error::SerializationError)?);
-            }
-            Ok(())
-        }
-        let mut out = Vec::new();
-        push(&mut out, &self.generated_secrets)?;
-        push(&mut out, &self.config_maps)?;
-        push(&mut out, &self.services)?;
-        push(&mut out, &self.stateful_sets)?;
-        push(&mut out, &self.deployments)?;
-        push(&mut out, &self.network_policies)?;
-        push(&mut out, &self.ingresses)?;
-        Ok(out)
+        self.objects().iter().map(Object::to_json).collect()
     }
 
     /// A multi-document YAML stream, like `helm template`.
