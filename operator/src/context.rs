@@ -68,7 +68,10 @@ impl Backoff {
     }
 }
 
-/// What `/readyz` reports: the controller is running and, when elected, leading.
+/// What `/readyz` reports. `main` sets it once it has a client, just before the controller starts
+/// or, with leader election, before it competes for the Lease: a standby replica is ready too (a
+/// rollout would otherwise wait for the old leader to step down). Nothing unsets it: a lost Lease
+/// ends the process.
 #[derive(Debug, Default)]
 pub struct Readiness {
     ready: AtomicBool,

@@ -23,11 +23,6 @@ pub fn parse(yaml: &str) -> Result<ChatDeployment> {
     Ok(cd)
 }
 
-pub fn render(yaml: &str, inputs: &Inputs) -> Result<String> {
-    let cd = parse(yaml)?;
-    desired(&cd, inputs, &GeneratedValues::placeholders())?.to_yaml()
-}
-
 pub fn parse_file(path: &str) -> Result<ChatDeployment> {
     let yaml = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
         path: path.to_owned(),
