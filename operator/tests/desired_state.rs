@@ -9,7 +9,7 @@ use chatplane_operator::{
     resources::{Desired, GeneratedValues, Images, Inputs, Object, PROVISION_SQL, desired},
 };
 use k8s_openapi::api::{
-    apps::v1::Deployment,
+    apps::v1::{Deployment, StatefulSetSpec},
     core::v1::{Container, EnvVar, PodSpec, Service},
 };
 
@@ -62,6 +62,16 @@ fn service<'a>(d: &'a Desired, name: &str) -> &'a Service {
             Object::Service(s) if s.metadata.name.as_deref() == Some(name) => Some(s),
             _ => None,
         })
+        .unwrap()
+}
+
+fn stateful_set(d: &Desired) -> &StatefulSetSpec {
+    d.postgres
+        .as_ref()
+        .unwrap()
+        .stateful_set
+        .spec
+        .as_ref()
         .unwrap()
 }
 
@@ -465,14 +475,7 @@ fn the_spec_resources_override_the_defaults() {
 #[test]
 fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
     let retain = build(&example("minimal.yaml"));
-    let sts = retain
-        .postgres
-        .as_ref()
-        .unwrap()
-        .stateful_set
-        .spec
-        .as_ref()
-        .unwrap();
+    let sts = stateful_set(&retain);
     assert_eq!(sts.service_name.as_deref(), Some("chat-postgres-headless"));
     let claim = &sts.volume_claim_templates.as_ref().unwrap()[0];
     assert_eq!(
@@ -505,15 +508,7 @@ fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
         probe.exec.as_ref().unwrap().command.as_ref().unwrap()[0],
         "pg_isready"
     );
-    let script = retain
-        .postgres
-        .as_ref()
-        .unwrap()
-        .init
-        .data
-        .as_ref()
-        .unwrap()["10-chatplane-databases.sh"]
-        .clone();
+    let script = retain.postgres.as_ref().unwrap().init_script().unwrap();
     // The statements themselves, and that they isolate the two roles, are proven on a real
     // PostgreSQL by tests/provisioning.rs; here: the script runs them with these names.
     assert!(
@@ -531,14 +526,7 @@ fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
         assert!(script.contains(variable), "init script lacks {variable:?}");
     }
     let delete = build(&example("llm.yaml"));
-    let sts = delete
-        .postgres
-        .as_ref()
-        .unwrap()
-        .stateful_set
-        .spec
-        .as_ref()
-        .unwrap();
+    let sts = stateful_set(&delete);
     assert_eq!(
         sts.persistent_volume_claim_retention_policy
             .as_ref()

@@ -11,7 +11,7 @@ use std::{
 
 use chatplane_operator::{
     render,
-    resources::{GeneratedValues, Images, Inputs, PROVISION_SQL, desired},
+    resources::{GeneratedValues, Images, Inputs, desired},
 };
 
 /// The administrator's connection, from TEST_DATABASE_URL (`postgres://user:password@host:port/db`).
@@ -145,12 +145,15 @@ impl Drop for Names {
     }
 }
 
-fn refused(result: Result<String, String>, what: &str) -> String {
+/// The connection must fail, and for this reason.
+fn refused(result: Result<String, String>, what: &str, because: &str) {
     match result {
         Ok(out) => panic!("{what}: connected ({out}) but must be refused"),
-        Err(error) => error,
+        Err(error) => assert!(error.contains(because), "{what}: {error}"),
     }
 }
+
+const NO_CONNECT: &str = "permission denied for database";
 
 #[test]
 fn each_role_reaches_only_its_own_database_and_a_second_run_keeps_the_data() {
@@ -179,26 +182,23 @@ fn each_role_reaches_only_its_own_database_and_a_second_run_keeps_the_data() {
         server.login(api, api_pw, api_db, me),
         Ok(format!("{api}@{api_db}"))
     );
-    let denied = refused(
+    refused(
         server.login(auth, auth_pw, api_db, me),
         "auth role → API db",
+        NO_CONNECT,
     );
-    assert!(
-        denied.contains("permission denied for database"),
-        "{denied}"
-    );
-    let denied = refused(server.login(api, api_pw, auth_db, me), "API role → auth db");
-    assert!(
-        denied.contains("permission denied for database"),
-        "{denied}"
+    refused(
+        server.login(api, api_pw, auth_db, me),
+        "API role → auth db",
+        NO_CONNECT,
     );
     let other = &names.others[0];
     server.admin(&format!("CREATE ROLE \"{other}\" LOGIN PASSWORD 'other'"));
     for db in [auth_db, api_db] {
-        let denied = refused(server.login(other, "other", db, me), "another role");
-        assert!(
-            denied.contains("permission denied for database"),
-            "{denied}"
+        refused(
+            server.login(other, "other", db, me),
+            "another role",
+            NO_CONNECT,
         );
     }
     // The roles are plain: no superuser, no CREATEDB, no CREATEROLE.
@@ -237,23 +237,20 @@ fn each_role_reaches_only_its_own_database_and_a_second_run_keeps_the_data() {
 
     let new_auth_pw = "auth-password-2";
     server.provision(&names, new_auth_pw, api_pw);
-    let denied = refused(server.login(auth, auth_pw, auth_db, me), "the old password");
-    assert!(
-        denied.contains("password authentication failed"),
-        "{denied}"
+    refused(
+        server.login(auth, auth_pw, auth_db, me),
+        "the old password",
+        "password authentication failed",
     );
     assert_eq!(
         server.login(auth, new_auth_pw, auth_db, "SELECT v FROM kept"),
         Ok("42".to_owned()),
         "the existing database and its data are kept"
     );
-    let denied = refused(
+    refused(
         server.login(auth, new_auth_pw, api_db, me),
         "auth role → API db after the second run",
-    );
-    assert!(
-        denied.contains("permission denied for database"),
-        "{denied}"
+        NO_CONNECT,
     );
     assert_eq!(
         server.login(api, api_pw, api_db, me),
@@ -277,19 +274,8 @@ fn the_operator_init_script_runs_the_same_sql_with_the_deployment_names() {
         &GeneratedValues::placeholders(),
     )
     .unwrap();
-    let script = desired
-        .postgres
-        .as_ref()
-        .unwrap()
-        .init
-        .data
-        .as_ref()
-        .unwrap()["10-chatplane-databases.sh"]
-        .clone();
-    assert!(
-        script.contains(PROVISION_SQL),
-        "the init script carries sql/provision.sql verbatim"
-    );
+    // desired_state.rs checks that it carries sql/provision.sql; this runs it.
+    let script = desired.postgres.as_ref().unwrap().init_script().unwrap();
     // The names every managed deployment uses (resources::names); these tests own them here.
     let names = Names {
         auth_role: "chatplane_auth".to_owned(),
@@ -335,11 +321,7 @@ fn the_operator_init_script_runs_the_same_sql_with_the_deployment_names() {
             ("chatplane_auth", auth_pw, "chatplane_api"),
             ("chatplane_api", api_pw, "chatplane_auth"),
         ] {
-            let denied = refused(server.login(role, pw, db, me), role);
-            assert!(
-                denied.contains("permission denied for database"),
-                "{denied}"
-            );
+            refused(server.login(role, pw, db, me), role, NO_CONNECT);
         }
     }
     drop(names);

@@ -160,6 +160,17 @@ pub struct ManagedPostgres {
     pub network_policy: NetworkPolicy,
 }
 
+impl ManagedPostgres {
+    /// The shell script the init ConfigMap carries (it runs the provisioning SQL).
+    pub fn init_script(&self) -> Option<&str> {
+        self.init
+            .data
+            .as_ref()?
+            .get(postgres::INIT_SCRIPT_KEY)
+            .map(String::as_str)
+    }
+}
+
 pub fn desired(
     cd: &ChatDeployment,
     inputs: &Inputs,

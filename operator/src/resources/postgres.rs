@@ -33,7 +33,7 @@ use super::{
 /// The uid of the `postgres` user in the official Debian-based image.
 const POSTGRES_UID: i64 = 999;
 const DATA_DIR: &str = "/var/lib/postgresql/data";
-const INIT_SCRIPT_KEY: &str = "10-chatplane-databases.sh";
+pub(super) const INIT_SCRIPT_KEY: &str = "10-chatplane-databases.sh";
 
 /// The one provisioning SQL (two roles, two databases, each closed to the other role), shared
 /// with `make dev` and the end-to-end tests.
