@@ -2,6 +2,8 @@
 
 /// Verifying callers: JWKS cache, JWT and session-token checks, user sync.
 pub mod auth;
+/// The use cases: starting a conversation, answering a turn of `/agents/run`.
+pub mod chat;
 /// Settings read from the environment, validated once.
 pub mod config;
 /// The shared handler context.

@@ -1,7 +1,8 @@
 use std::fmt;
 
 /// Who wrote a message. Clients may store `user` and `assistant` turns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
     Assistant,
@@ -31,6 +32,8 @@ impl fmt::Display for Role {
         f.write_str(self.as_str())
     }
 }
+
+super::text_column!(Role);
 
 #[cfg(test)]
 mod tests {

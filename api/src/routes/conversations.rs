@@ -8,11 +8,11 @@ use warp::reply::Response;
 use super::query::{Query, params};
 use super::{body, conversation_id, page, respond};
 use crate::auth::{AuthUser, with_auth};
+use crate::chat::start_conversation;
 use crate::context::ApiContext;
 use crate::domain::Title;
 use crate::error::{ApiError, db};
 use crate::store;
-use crate::store::conversations::ConversationRow;
 
 #[derive(Debug, Deserialize)]
 struct NewConversation {
@@ -87,24 +87,6 @@ async fn list(user: AuthUser, q: Query, ctx: ApiContext) -> Result<Response, Api
     Ok(page::reply(&rows, next))
 }
 
-/// Creates a conversation for the caller; if another replica erased the caller's row since
-/// this one synced it, the row is written again and the insert retried once.
-pub async fn create_for(
-    ctx: &ApiContext,
-    user: &AuthUser,
-    title: &Title,
-) -> Result<ConversationRow, ApiError> {
-    match store::conversations::create(&ctx.db, &user.id, title).await {
-        Err(e) if store::violates(&e, store::conversations::USER_FK) => {
-            ctx.auth.users().write(user).await.map_err(db)?;
-            store::conversations::create(&ctx.db, &user.id, title)
-                .await
-                .map_err(db)
-        }
-        other => other.map_err(db),
-    }
-}
-
 #[tracing::instrument(level = "debug", name = "Creating a conversation", skip_all)]
 async fn create(
     user: AuthUser,
@@ -116,7 +98,7 @@ async fn create(
         Some(raw) => Title::parse(raw, ctx.limits.max_title_chars),
     }
     .map_err(|e| ApiError::invalid("title", e))?;
-    let row = create_for(&ctx, &user, &title).await?;
+    let row = start_conversation(&ctx, &user, &title).await?;
     let mut res = warp::Reply::into_response(warp::reply::with_status(
         warp::reply::json(&row),
         StatusCode::CREATED,

@@ -11,10 +11,10 @@ use super::query::{Query, params};
 use super::{body, conversation_id, page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
-use crate::domain::{MessageContent, Role, Sources};
+use crate::domain::{MessageContent, MessageStatus, Role, Sources};
 use crate::error::{ApiError, db};
 use crate::store;
-use crate::store::messages::{MessageStatus, NewMessage};
+use crate::store::messages::NewMessage;
 
 #[derive(Debug, Deserialize)]
 struct AppendMessage {

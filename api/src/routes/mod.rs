@@ -19,6 +19,7 @@ use warp::http::Method;
 use warp::reply::Response;
 
 use crate::context::ApiContext;
+use crate::domain::ConversationId;
 use crate::error::{ApiError, recover};
 
 pub use openapi::document as openapi_document;
@@ -77,7 +78,7 @@ fn respond<T: warp::Reply>(result: Result<T, ApiError>) -> Response {
 }
 
 /// Parses a conversation id from the path; a malformed one is a 400 with a reason.
-fn conversation_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(raw)
+fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+    ConversationId::parse(raw)
         .map_err(|_| ApiError::BadRequest("conversation id must be a UUID".into()))
 }

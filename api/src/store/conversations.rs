@@ -1,13 +1,12 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use uuid::Uuid;
 
-use crate::domain::{Cursor, PageSize, Title, UserId};
+use crate::domain::{ConversationId, Cursor, PageSize, Title, UserId};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ConversationRow {
-    pub id: Uuid,
+    pub id: ConversationId,
     pub title: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -17,7 +16,7 @@ impl ConversationRow {
     pub fn cursor(&self) -> Cursor {
         Cursor {
             at: self.updated_at,
-            id: self.id,
+            id: self.id.as_uuid(),
         }
     }
 }
@@ -33,7 +32,7 @@ pub async fn create(
         "INSERT INTO conversations (id, user_id, title) VALUES ($1, $2, $3)
          RETURNING id, title, created_at, updated_at",
     )
-    .bind(Uuid::now_v7())
+    .bind(ConversationId::new())
     .bind(owner.as_ref())
     .bind(title.as_ref())
     .fetch_one(db)
@@ -66,7 +65,7 @@ pub async fn list(
 pub async fn get(
     db: &PgPool,
     owner: &UserId,
-    id: Uuid,
+    id: ConversationId,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, title, created_at, updated_at FROM conversations
@@ -81,7 +80,7 @@ pub async fn get(
 pub async fn rename(
     db: &PgPool,
     owner: &UserId,
-    id: Uuid,
+    id: ConversationId,
     title: &Title,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
     sqlx::query_as(
@@ -96,7 +95,7 @@ pub async fn rename(
     .await
 }
 
-pub async fn delete(db: &PgPool, owner: &UserId, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete(db: &PgPool, owner: &UserId, id: ConversationId) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM conversations WHERE id = $1 AND user_id = $2")
         .bind(id)
         .bind(owner.as_ref())

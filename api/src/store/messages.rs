@@ -4,18 +4,20 @@ use serde_json::value::RawValue;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{Cursor, MessageContent, PageSize, Role, Sources, UserId};
+use crate::domain::{
+    ConversationId, Cursor, MessageContent, MessageStatus, PageSize, Role, Sources, UserId,
+};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct MessageRow {
     pub id: Uuid,
-    pub conversation_id: Uuid,
-    pub role: String,
+    pub conversation_id: ConversationId,
+    pub role: Role,
     pub content: String,
     /// Passed through as stored: history reads never need to look inside.
     pub sources: Box<RawValue>,
     pub agent_type: Option<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -38,33 +40,16 @@ pub struct NewMessage {
     pub status: MessageStatus,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageStatus {
-    Complete,
-    Incomplete,
-    Failed,
-}
-
-impl MessageStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            MessageStatus::Complete => "complete",
-            MessageStatus::Incomplete => "incomplete",
-            MessageStatus::Failed => "failed",
-        }
-    }
-}
-
 /// A row of the page query, decoded by position (the hot read path; by-name lookups showed in
 /// its profile). The message columns are NULL for a conversation without messages.
 type PageRow = (
     Option<Uuid>,
-    Uuid,
-    Option<String>,
+    ConversationId,
+    Option<Role>,
     Option<String>,
     Option<Box<RawValue>>,
     Option<String>,
-    Option<String>,
+    Option<MessageStatus>,
     Option<DateTime<Utc>>,
 );
 
@@ -74,7 +59,7 @@ type PageRow = (
 pub async fn page(
     db: &PgPool,
     owner: &UserId,
-    conversation: Uuid,
+    conversation: ConversationId,
     size: PageSize,
     before: Option<Cursor>,
 ) -> Result<Option<Vec<MessageRow>>, sqlx::Error> {
@@ -126,7 +111,7 @@ pub async fn page(
 pub async fn append<'e, E>(
     db: E,
     owner: &UserId,
-    conversation: Uuid,
+    conversation: ConversationId,
     message: NewMessage,
 ) -> Result<Option<MessageRow>, sqlx::Error>
 where
@@ -158,11 +143,11 @@ where
 pub async fn recent_turns(
     db: &PgPool,
     owner: &UserId,
-    conversation: Uuid,
+    conversation: ConversationId,
     except: Uuid,
     limit: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let mut rows: Vec<(String, String)> = sqlx::query_as(
+) -> Result<Vec<(Role, String)>, sqlx::Error> {
+    let mut rows: Vec<(Role, String)> = sqlx::query_as(
         "SELECT m.role, m.content
            FROM conversations c
            JOIN messages m ON m.conversation_id = c.id

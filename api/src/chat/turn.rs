@@ -1,0 +1,390 @@
+//! One turn of `/agents/run`: the question is stored, passages retrieved, the answer composed
+//! by the model (or extracted from the passages when none is configured) and stored with its
+//! sources, or the failure stored as such.
+//!
+//! The answer is produced in a task of its own, so a client that goes away does not lose it: a
+//! whole answer is stored whole, and a stream the client cut is stored as far as it got, marked
+//! `incomplete`. A model failure is stored as a `failed` message and answered 502/504.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::start_conversation;
+use crate::auth::AuthUser;
+use crate::context::ApiContext;
+use crate::domain::{ConversationId, MessageContent, MessageStatus, Role, Sources, Title, UserId};
+use crate::error::{ApiError, db};
+use crate::rag::llm::DeltaStream;
+use crate::rag::{AgentType, ChatMessage, Hints, LlmError, Source, extractive, prompt};
+use crate::store;
+use crate::store::messages::{MessageRow, NewMessage};
+
+/// Chunks of the current page given to the summarizer.
+const SUMMARY_PAGE_CHUNKS: i64 = 12;
+
+/// A question whose every field is checked: nothing past this point is a 4xx for bad input.
+pub struct Question {
+    pub query: MessageContent,
+    /// None: a conversation is created, titled from the query.
+    pub conversation: Option<ConversationId>,
+    pub agent: AgentType,
+    pub current_page: Option<String>,
+    pub highlighted_text: Option<String>,
+}
+
+/// What is known once the question is stored, before the answer (the `sources` event).
+#[derive(Debug, Clone, Serialize)]
+pub struct Opening {
+    pub session_id: ConversationId,
+    pub user_message_id: Uuid,
+    pub agent_used: String,
+    pub sources: Vec<Source>,
+}
+
+/// The stored answer (the JSON reply, and the payload of the `done` event).
+#[derive(Debug, Clone, Serialize)]
+pub struct Reply {
+    pub message: String,
+    pub sources: Vec<Source>,
+    pub agent_used: String,
+    pub session_id: ConversationId,
+    pub message_id: Uuid,
+    pub timestamp: DateTime<Utc>,
+}
+
+pub enum Answer {
+    /// Stored whole already (extractive, or a model answer asked for whole).
+    Stored(Reply),
+    /// The model's answer as it streams. Dropping the receiver means the reader left: the
+    /// answer is then stored as far as it got.
+    Streaming(mpsc::Receiver<TurnEvent>),
+}
+
+/// What a streamed answer reports; it ends with `Done` or `Failed`.
+pub enum TurnEvent {
+    Delta(String),
+    Done(Reply),
+    /// `message_id` is the stored failed answer, when it could be stored.
+    Failed {
+        error: ApiError,
+        message_id: Option<Uuid>,
+    },
+}
+
+/// Answers `question` for `user`; `stream` asks for the model's answer as it is written.
+#[tracing::instrument(name = "Answering a question", skip_all)]
+pub async fn answer(
+    ctx: &ApiContext,
+    user: &AuthUser,
+    question: Question,
+    stream: bool,
+) -> Result<(Opening, Answer), ApiError> {
+    ctx.rag
+        .limiter
+        .check(&user.id)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let conversation = match question.conversation {
+        Some(id) => id,
+        None => {
+            let title = Title::from_query(question.query.as_ref(), ctx.limits.max_title_chars);
+            start_conversation(ctx, user, &title).await?.id
+        }
+    };
+    let query = question.query.as_ref();
+    let hints = Hints {
+        highlighted_text: question.highlighted_text.as_deref(),
+        current_page: question.current_page.as_deref(),
+    };
+    // The question is stored before the model is called: it survives any failure below.
+    // Retrieval needs nothing from that write, so both go at once.
+    let (stored, retrieved) = tokio::join!(
+        store::messages::append(
+            &ctx.db,
+            &user.id,
+            conversation,
+            NewMessage {
+                role: Role::User,
+                content: question.query.clone(),
+                sources: Sources::empty(),
+                agent_type: Some(question.agent.as_str().to_owned()),
+                status: MessageStatus::Complete,
+            },
+        ),
+        ctx.rag.retriever.retrieve(query, hints)
+    );
+    let stored_question = stored
+        .map_err(db)?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    let passages = retrieved.map_err(db)?;
+    let summary_text = summary_text(ctx, &question).await?;
+    let agent = question.agent.resolve(query, summary_text.is_some());
+    let turn = Arc::new(Turn {
+        ctx: ctx.clone(),
+        owner: user.id.clone(),
+        conversation,
+        question: stored_question.id,
+        sources: passages.iter().map(|p| p.source.clone()).collect(),
+        agent_used: if ctx.rag.llm.is_some() {
+            agent.as_str().to_owned()
+        } else {
+            "extractive".to_owned()
+        },
+    });
+    let opening = turn.opening();
+
+    let Some(llm) = &ctx.rag.llm else {
+        let text = match (agent, &summary_text) {
+            (AgentType::Summarizer, Some(text)) => extractive::summary(text),
+            _ => extractive::answer(query, &passages),
+        };
+        let reply = turn.store_complete(&text).await?;
+        return Ok((opening, Answer::Stored(reply)));
+    };
+
+    let history = turn.history().await.map_err(db)?;
+    let messages = match (agent, &summary_text) {
+        (AgentType::Summarizer, Some(text)) => prompt::summary(&history, query, text),
+        _ => prompt::rag(&history, query, &passages),
+    };
+    if stream {
+        return match llm.stream(&messages).await {
+            Ok(deltas) => Ok((opening, Answer::Streaming(relay(turn, deltas)))),
+            Err(e) => Err(turn.fail(e, "").await.0),
+        };
+    }
+    // In a task: a client that hangs up does not cancel the answer or its storing.
+    let reply = tokio::spawn(async move {
+        let Some(llm) = &turn.ctx.rag.llm else {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "BUG: model client vanished"
+            )));
+        };
+        match llm.complete(&messages).await {
+            Ok(text) if !text.trim().is_empty() => turn.store_complete(&text).await,
+            Ok(_) => Err(turn
+                .fail(LlmError::Malformed("an empty answer".into()), "")
+                .await
+                .0),
+            Err(e) => Err(turn.fail(e, "").await.0),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("answer task failed: {e}")))??;
+    Ok((opening, Answer::Stored(reply)))
+}
+
+/// What the summarizer summarises: the highlighted text, else the current page, else nothing.
+async fn summary_text(ctx: &ApiContext, question: &Question) -> Result<Option<String>, ApiError> {
+    if let Some(text) = &question.highlighted_text {
+        return Ok(Some(text.clone()));
+    }
+    if matches!(question.agent, AgentType::Rag) {
+        return Ok(None);
+    }
+    let Some(page) = &question.current_page else {
+        return Ok(None);
+    };
+    let slug = ctx.rag.retriever.slug_of(page);
+    let chunks = ctx
+        .rag
+        .retriever
+        .page_text(&slug, SUMMARY_PAGE_CHUNKS)
+        .await
+        .map_err(db)?;
+    Ok(Some(chunks.join("\n\n")).filter(|t| !t.trim().is_empty()))
+}
+
+/// Forwards the model's deltas as they come; stores the answer when the stream ends, or as
+/// far as it got when the reader leaves (`incomplete`) or the model fails (`failed`).
+fn relay(turn: Arc<Turn>, mut deltas: DeltaStream) -> mpsc::Receiver<TurnEvent> {
+    let (tx, rx) = mpsc::channel::<TurnEvent>(64);
+    tokio::spawn(async move {
+        let mut text = String::new();
+        loop {
+            let next = tokio::select! {
+                _ = tx.closed() => None,
+                next = deltas.next() => Some(next),
+            };
+            let last = match next {
+                None => {
+                    tracing::info!(
+                        chars = text.len(),
+                        "client left mid-stream; storing the partial answer"
+                    );
+                    let partial = if text.trim().is_empty() {
+                        "_No answer: the reader left before the model answered._".to_owned()
+                    } else {
+                        text
+                    };
+                    if let Err(e) = turn.store(&partial, MessageStatus::Incomplete).await {
+                        tracing::error!(error = %e, "cannot store the incomplete answer");
+                    }
+                    return;
+                }
+                Some(Ok(Some(piece))) => {
+                    text.push_str(&piece);
+                    // A failed send means the client left; `closed()` reports it next turn.
+                    let _ = tx.send(TurnEvent::Delta(piece)).await;
+                    continue;
+                }
+                Some(Ok(None)) if !text.trim().is_empty() => match turn.store_complete(&text).await
+                {
+                    Ok(reply) => TurnEvent::Done(reply),
+                    Err(error) => {
+                        tracing::error!(error = %error, "cannot store the answer");
+                        TurnEvent::Failed {
+                            error,
+                            message_id: None,
+                        }
+                    }
+                },
+                Some(Ok(None)) => {
+                    let (error, message_id) = turn
+                        .fail(LlmError::Malformed("an empty answer".into()), "")
+                        .await;
+                    TurnEvent::Failed { error, message_id }
+                }
+                Some(Err(e)) => {
+                    let (error, message_id) = turn.fail(e, &text).await;
+                    TurnEvent::Failed { error, message_id }
+                }
+            };
+            let _ = tx.send(last).await;
+            return;
+        }
+    });
+    rx
+}
+
+/// One answer being produced: where it is stored and what it cites.
+struct Turn {
+    ctx: ApiContext,
+    owner: UserId,
+    conversation: ConversationId,
+    question: Uuid,
+    sources: Vec<Source>,
+    agent_used: String,
+}
+
+impl Turn {
+    async fn history(&self) -> Result<Vec<ChatMessage>, sqlx::Error> {
+        if self.ctx.rag.history_messages == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = store::messages::recent_turns(
+            &self.ctx.db,
+            &self.owner,
+            self.conversation,
+            self.question,
+            i64::from(self.ctx.rag.history_messages),
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(role, content)| match role {
+                Role::Assistant => ChatMessage::assistant(content),
+                Role::User => ChatMessage::user(content),
+            })
+            .collect())
+    }
+
+    /// Stores the assistant's message; `None` when the conversation was deleted meanwhile.
+    async fn store(
+        &self,
+        text: &str,
+        status: MessageStatus,
+    ) -> Result<Option<MessageRow>, sqlx::Error> {
+        let max = self.ctx.limits.max_message_chars;
+        // A model may write more than a message may hold; the stored answer is cut, not lost.
+        let text: String = if text.chars().count() > max {
+            text.chars().take(max).collect()
+        } else {
+            text.to_owned()
+        };
+        let content = MessageContent::parse(text.replace('\0', ""), max)
+            .or_else(|_| MessageContent::parse("(no answer)".into(), max))
+            .map_err(|e| sqlx::Error::Protocol(format!("BUG: placeholder content refused: {e}")))?;
+        let sources = serde_json::to_value(&self.sources)
+            .ok()
+            .and_then(|v| Sources::parse(Some(v)).ok())
+            .unwrap_or_else(Sources::empty);
+        let row = store::messages::append(
+            &self.ctx.db,
+            &self.owner,
+            self.conversation,
+            NewMessage {
+                role: Role::Assistant,
+                content,
+                sources,
+                agent_type: Some(self.agent_used.clone()),
+                status,
+            },
+        )
+        .await?;
+        self.ctx.metrics.answer(&self.agent_used, status.as_str());
+        Ok(row)
+    }
+
+    /// Stores a whole answer and makes the reply of it.
+    async fn store_complete(&self, text: &str) -> Result<Reply, ApiError> {
+        let row = self
+            .store(text, MessageStatus::Complete)
+            .await
+            .map_err(db)?
+            .ok_or(ApiError::NotFound("conversation"))?;
+        Ok(self.reply(&row))
+    }
+
+    /// Stores a model failure as a `failed` message (keeping any partial text) and returns
+    /// the problem for the client.
+    async fn fail(&self, error: LlmError, partial: &str) -> (ApiError, Option<Uuid>) {
+        tracing::warn!(error = %error, "the model failed");
+        let note = if error.is_timeout() {
+            "_No answer: the language model did not answer in time._"
+        } else {
+            "_No answer: the language model failed to answer._"
+        };
+        let text = if partial.trim().is_empty() {
+            note.to_owned()
+        } else {
+            format!("{partial}\n\n{note}")
+        };
+        let stored = match self.store(&text, MessageStatus::Failed).await {
+            Ok(row) => row.map(|r| r.id),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store the failed answer");
+                None
+            }
+        };
+        let problem = if error.is_timeout() {
+            ApiError::ModelTimeout
+        } else {
+            ApiError::ModelFailed(error.to_string())
+        };
+        (problem, stored)
+    }
+
+    fn opening(&self) -> Opening {
+        Opening {
+            session_id: self.conversation,
+            user_message_id: self.question,
+            agent_used: self.agent_used.clone(),
+            sources: self.sources.clone(),
+        }
+    }
+
+    fn reply(&self, row: &MessageRow) -> Reply {
+        Reply {
+            message: row.content.clone(),
+            sources: self.sources.clone(),
+            agent_used: self.agent_used.clone(),
+            session_id: self.conversation,
+            message_id: row.id,
+            timestamp: row.created_at,
+        }
+    }
+}
