@@ -17,6 +17,7 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Request};
 
 use crate::metrics::Metrics;
+use crate::routes::route_label;
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -32,24 +33,6 @@ fn request_id(req: &Request<Incoming>) -> String {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-}
-
-/// A bounded label for metrics: the route template, never the raw (attacker-chosen) path.
-pub fn route_label(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["healthz"] => "/healthz",
-        ["readyz"] => "/readyz",
-        ["metrics"] => "/metrics",
-        ["openapi.json"] => "/openapi.json",
-        ["users", "me"] => "/users/me",
-        ["conversations"] => "/conversations",
-        ["conversations", _] => "/conversations/{id}",
-        ["conversations", _, "messages"] => "/conversations/{id}/messages",
-        ["search"] => "/search",
-        ["agents", "run"] => "/agents/run",
-        _ => "unmatched",
-    }
 }
 
 fn method_label(m: &warp::http::Method) -> &'static str {

@@ -11,6 +11,7 @@ use warp::Filter;
 use warp::reply::Response;
 use warp::sse::Event;
 
+use super::table::{Operation, at};
 use super::{body, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::chat::{self, Answer, Opening, Question, Reply, TurnEvent};
@@ -83,8 +84,7 @@ pub fn routes(
     let limit = ctx.limits.max_body_bytes;
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
-    warp::path!("agents" / "run")
-        .and(warp::post())
+    at(Operation::RunAgent)
         .and(auth)
         .and(warp::header::optional::<String>("accept"))
         .and(body::json::<RunRequest>(limit))

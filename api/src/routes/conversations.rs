@@ -6,6 +6,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::query::{Query, params};
+use super::table::{Operation, at, at_id};
 use super::{body, conversation_id, page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::chat::start_conversation;
@@ -32,31 +33,26 @@ pub fn routes(
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
 
-    let list = warp::path!("conversations")
-        .and(warp::get())
+    let list = at(Operation::ListConversations)
         .and(auth.clone())
         .and(params())
         .and(with_ctx.clone())
         .then(|user, q, ctx| async move { respond(list(user, q, ctx).await) });
-    let create = warp::path!("conversations")
-        .and(warp::post())
+    let create = at(Operation::CreateConversation)
         .and(auth.clone())
         .and(body::json::<NewConversation>(limit))
         .and(with_ctx.clone())
         .then(|user, body, ctx| async move { respond(create(user, body, ctx).await) });
-    let get = warp::path!("conversations" / String)
-        .and(warp::get())
+    let get = at_id(Operation::GetConversation)
         .and(auth.clone())
         .and(with_ctx.clone())
         .then(|id, user, ctx| async move { respond(get(id, user, ctx).await) });
-    let rename = warp::path!("conversations" / String)
-        .and(warp::patch())
+    let rename = at_id(Operation::RenameConversation)
         .and(auth.clone())
         .and(body::json::<RenameConversation>(limit))
         .and(with_ctx.clone())
         .then(|id, user, body, ctx| async move { respond(rename(id, user, body, ctx).await) });
-    let delete = warp::path!("conversations" / String)
-        .and(warp::delete())
+    let delete = at_id(Operation::DeleteConversation)
         .and(auth)
         .and(with_ctx)
         .then(|id, user, ctx| async move { respond(delete(id, user, ctx).await) });

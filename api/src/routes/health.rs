@@ -8,17 +8,15 @@ use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::table::{Operation, at};
 use crate::context::ApiContext;
 
 pub fn routes(
     ctx: ApiContext,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let healthz = warp::path!("healthz")
-        .and(warp::get())
+    let healthz = at(Operation::Liveness)
         .map(|| warp::Reply::into_response(warp::reply::json(&json!({"status": "ok"}))));
-    let readyz = warp::path!("readyz")
-        .and(warp::get())
-        .then(move || readiness(ctx.clone()));
+    let readyz = at(Operation::Readiness).then(move || readiness(ctx.clone()));
     healthz.or(readyz).unify()
 }
 

@@ -8,6 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::query::{Query, params};
+use super::table::{Operation, at_id};
 use super::{body, conversation_id, page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
@@ -32,14 +33,12 @@ pub fn routes(
     let limit = ctx.limits.max_body_bytes;
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
-    let list = warp::path!("conversations" / String / "messages")
-        .and(warp::get())
+    let list = at_id(Operation::ListMessages)
         .and(auth.clone())
         .and(params())
         .and(with_ctx.clone())
         .then(|id, user, q, ctx| async move { respond(list(id, user, q, ctx).await) });
-    let append = warp::path!("conversations" / String / "messages")
-        .and(warp::post())
+    let append = at_id(Operation::AppendMessage)
         .and(auth)
         .and(body::json::<AppendMessage>(limit))
         .and(with_ctx)

@@ -2,12 +2,13 @@ use warp::Filter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
+use super::table::{Operation, at};
 use crate::context::ApiContext;
 
 pub fn routes(
     ctx: ApiContext,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path!("metrics").and(warp::get()).map(move || {
+    at(Operation::Metrics).map(move || {
         let mut res = match ctx.metrics.encode() {
             Ok(text) => Response::new(text.into()),
             Err(_) => {

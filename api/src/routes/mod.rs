@@ -1,5 +1,5 @@
-//! The HTTP surface: each module owns its paths; this file merges them and adds CORS and the
-//! one place where rejections become problem documents.
+//! The HTTP surface: each module serves its operations of the route table (`table.rs`); this
+//! file merges them and adds CORS and the one place where rejections become problem documents.
 
 mod agents;
 mod body;
@@ -11,6 +11,7 @@ mod openapi;
 mod page;
 mod query;
 mod search;
+mod table;
 mod users;
 
 use warp::Filter;
@@ -22,7 +23,7 @@ use crate::context::ApiContext;
 use crate::domain::ConversationId;
 use crate::error::{ApiError, recover};
 
-pub use openapi::document as openapi_document;
+pub use table::label as route_label;
 
 /// The whole API as one filter.
 pub fn routes(ctx: ApiContext, cors_origins: &[String]) -> BoxedFilter<(Response,)> {

@@ -1,14 +1,14 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 description of every route.
+//! `GET /openapi.json`: the OpenAPI 3.1 description of every route of the route table.
 
 use serde_json::{Value, json};
 use warp::Filter;
 use warp::reply::Response;
 
+use super::table::{self, Operation, ROUTES};
+
 pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let doc = std::sync::Arc::new(document());
-    warp::path!("openapi.json")
-        .and(warp::get())
-        .map(move || warp::Reply::into_response(warp::reply::json(&*doc)))
+    table::at(Operation::OpenApi).map(move || warp::Reply::into_response(warp::reply::json(&*doc)))
 }
 
 fn problem(description: &str) -> Value {
@@ -52,14 +52,34 @@ fn json_body(schema: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema}}})
 }
 
-pub fn document() -> Value {
-    let id = param(
-        "id",
-        "path",
-        "Conversation id",
-        json!({"type": "string", "format": "uuid"}),
-        true,
-    );
+/// The paths of [`ROUTES`], each operation described by [`operation`]; a path with `{id}`
+/// declares the conversation id once for all its operations.
+fn paths() -> Value {
+    let mut paths = serde_json::Map::new();
+    for route in &ROUTES {
+        let item = paths
+            .entry(route.path)
+            .or_insert_with(|| json!({}))
+            .as_object_mut();
+        let Some(item) = item else { continue };
+        if route.path.contains("{id}") && !item.contains_key("parameters") {
+            item.insert(
+                "parameters".into(),
+                json!([param(
+                    "id",
+                    "path",
+                    "Conversation id",
+                    json!({"type": "string", "format": "uuid"}),
+                    true
+                )]),
+            );
+        }
+        item.insert(route.verb.openapi_key().into(), operation(route.operation));
+    }
+    Value::Object(paths)
+}
+
+fn operation(op: Operation) -> Value {
     let limit = param(
         "limit",
         "query",
@@ -69,61 +89,79 @@ pub fn document() -> Value {
     );
     let next_link = json!({"Link": {"description": "RFC 8288 link to the next page (rel=\"next\")", "schema": {"type": "string"}}});
     let bad = [("400", "Malformed id, cursor or limit")];
+    match op {
+        Operation::Liveness => {
+            json!({"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}})
+        }
+        Operation::Readiness => {
+            json!({"summary": "Readiness: database reachable and JWKS loaded", "security": [],
+            "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}})
+        }
+        Operation::Metrics => {
+            json!({"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "OpenMetrics text"}}})
+        }
+        Operation::OpenApi => {
+            json!({"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}})
+        }
+        Operation::GetMe => {
+            json!({"summary": "The caller", "responses": responses(&[("200", ok("The caller's profile", reference("User")))], &[])})
+        }
+        Operation::EraseMe => {
+            json!({"summary": "Erase all of the caller's chat data", "responses": responses(&[("204", json!({"description": "Erased"}))], &[])})
+        }
+        Operation::ListConversations => {
+            json!({"summary": "The caller's conversations, most recently updated first",
+            "parameters": [limit, param("cursor", "query", "Opaque cursor from a Link header", json!({"type": "string"}), false)],
+            "responses": responses(&[("200", json!({"description": "A page", "headers": next_link, "content": {"application/json": {"schema": array_of("Conversation")}}}))], &bad)})
+        }
+        Operation::CreateConversation => json!({"summary": "Create a conversation",
+            "requestBody": json_body(json!({"type": "object", "properties": {"title": {"type": "string"}}})),
+            "responses": responses(&[("201", ok("Created", reference("Conversation")))], &[("400", "Not JSON"), ("413", "Body too large"), ("422", "Invalid title")])}),
+        Operation::GetConversation => {
+            json!({"summary": "One conversation", "responses": responses(&[("200", ok("The conversation", reference("Conversation")))], &[("400", "Malformed id"), ("404", "No such conversation of the caller's")])})
+        }
+        Operation::RenameConversation => {
+            json!({"summary": "Rename", "requestBody": json_body(json!({"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}})),
+            "responses": responses(&[("200", ok("Renamed", reference("Conversation")))], &[("400", "Malformed id or body"), ("404", "No such conversation of the caller's"), ("422", "Invalid title")])})
+        }
+        Operation::DeleteConversation => {
+            json!({"summary": "Delete with its messages", "responses": responses(&[("204", json!({"description": "Deleted"}))], &[("400", "Malformed id"), ("404", "No such conversation of the caller's")])})
+        }
+        Operation::ListMessages => {
+            json!({"summary": "A page of messages, oldest first; older pages through `before`",
+            "parameters": [limit, param("before", "query", "Opaque cursor from a Link header", json!({"type": "string"}), false)],
+            "responses": responses(&[("200", json!({"description": "A page", "headers": next_link, "content": {"application/json": {"schema": array_of("Message")}}}))], &[("400", "Malformed id, cursor or limit"), ("404", "No such conversation of the caller's")])})
+        }
+        Operation::AppendMessage => json!({"summary": "Append a message",
+            "requestBody": json_body(json!({"type": "object", "required": ["role", "content"], "properties": {
+                "role": {"type": "string", "enum": ["user", "assistant"]}, "content": {"type": "string"},
+                "sources": {"type": "array", "items": {"type": "object"}}, "agent_type": {"type": "string"}}})),
+            "responses": responses(&[("201", ok("Appended", reference("Message")))], &[("400", "Malformed id or not JSON"), ("404", "No such conversation of the caller's"), ("413", "Body too large"), ("422", "Invalid role, content or sources")])}),
+        Operation::RunAgent => {
+            json!({"summary": "Answer a question from the documentation corpus; both sides of the exchange are stored in the conversation",
+            "description": "Without session_id a conversation is created and titled from the query. With `Accept: text/event-stream` the answer streams as server-sent events: `sources` ({session_id, user_message_id, agent_used, sources}), `delta` ({text}) repeated, then `done` (the RunResponse) or `error` ({status, detail, message_id}). A reader who disconnects leaves the answer stored as far as it got, with status `incomplete`.",
+            "requestBody": json_body(reference("RunRequest")),
+            "responses": responses(&[("200", json!({"description": "The stored answer (JSON), or an event stream",
+                "content": {"application/json": {"schema": reference("RunResponse")}, "text/event-stream": {"schema": {"type": "string"}}}}))],
+                &[("400", "Not JSON"), ("404", "session_id is not a conversation of the caller's"), ("413", "Body too large"),
+                  ("422", "Invalid query, session_id, agent_type, current_page or highlighted_text"),
+                  ("429", "Per-user rate limit; see Retry-After"),
+                  ("502", "The language model failed; the question and a failed answer are stored"),
+                  ("504", "The language model timed out; the question and a failed answer are stored")])})
+        }
+        Operation::Search => json!({"summary": "Full-text search over the caller's messages",
+            "parameters": [param("q", "query", "Search text (web-search syntax)", json!({"type": "string"}), true), limit],
+            "responses": responses(&[("200", ok("Matches, best first", array_of("SearchHit")))], &[("400", "Missing q"), ("422", "q too long")])}),
+    }
+}
+
+pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "chatplane API", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Per-user chat history behind Better Auth JWTs. Errors are RFC 9457 problem documents."},
         "security": [{"bearer": []}],
-        "paths": {
-            "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
-            "/readyz": {"get": {"summary": "Readiness: database reachable and JWKS loaded", "security": [],
-                "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "OpenMetrics text"}}}},
-            "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-            "/users/me": {
-                "get": {"summary": "The caller", "responses": responses(&[("200", ok("The caller's profile", reference("User")))], &[])},
-                "delete": {"summary": "Erase all of the caller's chat data", "responses": responses(&[("204", json!({"description": "Erased"}))], &[])}
-            },
-            "/conversations": {
-                "get": {"summary": "The caller's conversations, most recently updated first",
-                    "parameters": [limit, param("cursor", "query", "Opaque cursor from a Link header", json!({"type": "string"}), false)],
-                    "responses": responses(&[("200", json!({"description": "A page", "headers": next_link, "content": {"application/json": {"schema": array_of("Conversation")}}}))], &bad)},
-                "post": {"summary": "Create a conversation",
-                    "requestBody": json_body(json!({"type": "object", "properties": {"title": {"type": "string"}}})),
-                    "responses": responses(&[("201", ok("Created", reference("Conversation")))], &[("400", "Not JSON"), ("413", "Body too large"), ("422", "Invalid title")])}
-            },
-            "/conversations/{id}": {
-                "parameters": [id],
-                "get": {"summary": "One conversation", "responses": responses(&[("200", ok("The conversation", reference("Conversation")))], &[("400", "Malformed id"), ("404", "No such conversation of the caller's")])},
-                "patch": {"summary": "Rename", "requestBody": json_body(json!({"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}})),
-                    "responses": responses(&[("200", ok("Renamed", reference("Conversation")))], &[("400", "Malformed id or body"), ("404", "No such conversation of the caller's"), ("422", "Invalid title")])},
-                "delete": {"summary": "Delete with its messages", "responses": responses(&[("204", json!({"description": "Deleted"}))], &[("400", "Malformed id"), ("404", "No such conversation of the caller's")])}
-            },
-            "/conversations/{id}/messages": {
-                "parameters": [id],
-                "get": {"summary": "A page of messages, oldest first; older pages through `before`",
-                    "parameters": [limit, param("before", "query", "Opaque cursor from a Link header", json!({"type": "string"}), false)],
-                    "responses": responses(&[("200", json!({"description": "A page", "headers": next_link, "content": {"application/json": {"schema": array_of("Message")}}}))], &[("400", "Malformed id, cursor or limit"), ("404", "No such conversation of the caller's")])},
-                "post": {"summary": "Append a message",
-                    "requestBody": json_body(json!({"type": "object", "required": ["role", "content"], "properties": {
-                        "role": {"type": "string", "enum": ["user", "assistant"]}, "content": {"type": "string"},
-                        "sources": {"type": "array", "items": {"type": "object"}}, "agent_type": {"type": "string"}}})),
-                    "responses": responses(&[("201", ok("Appended", reference("Message")))], &[("400", "Malformed id or not JSON"), ("404", "No such conversation of the caller's"), ("413", "Body too large"), ("422", "Invalid role, content or sources")])}
-            },
-            "/agents/run": {"post": {"summary": "Answer a question from the documentation corpus; both sides of the exchange are stored in the conversation",
-                "description": "Without session_id a conversation is created and titled from the query. With `Accept: text/event-stream` the answer streams as server-sent events: `sources` ({session_id, user_message_id, agent_used, sources}), `delta` ({text}) repeated, then `done` (the RunResponse) or `error` ({status, detail, message_id}). A reader who disconnects leaves the answer stored as far as it got, with status `incomplete`.",
-                "requestBody": json_body(reference("RunRequest")),
-                "responses": responses(&[("200", json!({"description": "The stored answer (JSON), or an event stream",
-                    "content": {"application/json": {"schema": reference("RunResponse")}, "text/event-stream": {"schema": {"type": "string"}}}}))],
-                    &[("400", "Not JSON"), ("404", "session_id is not a conversation of the caller's"), ("413", "Body too large"),
-                      ("422", "Invalid query, session_id, agent_type, current_page or highlighted_text"),
-                      ("429", "Per-user rate limit; see Retry-After"),
-                      ("502", "The language model failed; the question and a failed answer are stored"),
-                      ("504", "The language model timed out; the question and a failed answer are stored")])}},
-            "/search": {"get": {"summary": "Full-text search over the caller's messages",
-                "parameters": [param("q", "query", "Search text (web-search syntax)", json!({"type": "string"}), true), limit],
-                "responses": responses(&[("200", ok("Matches, best first", array_of("SearchHit")))], &[("400", "Missing q"), ("422", "q too long")])}}
-        },
+        "paths": paths(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                 "description": "A Better Auth JWT (verified against the auth server's JWKS) or a Better Auth session token"}},
@@ -160,4 +198,33 @@ pub fn document() -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_lists_exactly_the_route_table() {
+        let doc = document();
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (key, _) in item.as_object().expect("path item") {
+                if key != "parameters" {
+                    documented.push((path.clone(), key.clone()));
+                }
+            }
+        }
+        let mut table: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.path.to_owned(), r.verb.openapi_key().to_owned()))
+            .collect();
+        documented.sort();
+        table.sort();
+        assert_eq!(documented, table);
+        for route in &ROUTES {
+            let op = &doc["paths"][route.path][route.verb.openapi_key()];
+            assert!(op["summary"].is_string(), "{} has no summary", route.path);
+        }
+    }
 }

@@ -4,6 +4,7 @@ use warp::Filter;
 use warp::reply::Response;
 
 use super::query::{Query, params};
+use super::table::{Operation, at};
 use super::{page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
@@ -14,8 +15,7 @@ pub fn routes(
     ctx: ApiContext,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let auth = with_auth(ctx.auth.clone());
-    warp::path!("search")
-        .and(warp::get())
+    at(Operation::Search)
         .and(auth)
         .and(params())
         .and(warp::any().map(move || ctx.clone()))

@@ -16,13 +16,11 @@ pub fn routes(
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
-    let get = warp::path!("users" / "me")
-        .and(warp::get())
+    let get = at(Operation::GetMe)
         .and(auth.clone())
         .and(with_ctx.clone())
         .then(|user, ctx| async move { respond(get_me(user, ctx).await) });
-    let delete = warp::path!("users" / "me")
-        .and(warp::delete())
+    let delete = at(Operation::EraseMe)
         .and(auth)
         .and(with_ctx)
         .then(|user, ctx| async move { respond(delete_me(user, ctx).await) });

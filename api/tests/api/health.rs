@@ -161,3 +161,49 @@ async fn a_stopped_app_finishes_and_closes_its_port() {
     app.stop().await;
     assert!(reqwest::get(format!("{address}/healthz")).await.is_err());
 }
+
+#[tokio::test]
+async fn every_route_of_the_openapi_document_is_served_and_no_other() {
+    let app = spawn_app().await;
+    let doc = app
+        .request(Method::GET, "/openapi.json", Auth::None, None, &[])
+        .await
+        .body;
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut served = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for verb in item.as_object().expect("path item").keys() {
+            if verb == "parameters" {
+                continue;
+            }
+            let method = Method::from_bytes(verb.to_uppercase().as_bytes()).expect("method");
+            let r = app
+                .request(method, &path.replace("{id}", &id), Auth::None, None, &[])
+                .await;
+            // Unauthenticated, so a protected route answers 401; a route nobody serves, 404/405.
+            assert!(
+                ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&r.status),
+                "{verb} {path} is documented but answers {}",
+                r.status
+            );
+            served += 1;
+        }
+    }
+    assert_eq!(served, 15, "operations in the document");
+    for (method, path) in [
+        (Method::GET, "/users".to_owned()),
+        (Method::PUT, "/conversations".to_owned()),
+        (Method::POST, "/users/me".to_owned()),
+        (Method::GET, format!("/conversations/{id}/sources")),
+        (Method::GET, "/agents/run".to_owned()),
+    ] {
+        let r = app
+            .request(method.clone(), &path, Auth::None, None, &[])
+            .await;
+        assert!(
+            [StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&r.status),
+            "{method} {path} is not documented but answers {}",
+            r.status
+        );
+    }
+}

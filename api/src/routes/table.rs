@@ -1,0 +1,207 @@
+//! Every route the API serves, in one table: the filters match requests through it, the
+//! metrics label requests with its path templates, and the OpenAPI document lists it.
+
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::path::FullPath;
+
+/// What a route does; `openapi.rs` describes each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Liveness,
+    Readiness,
+    Metrics,
+    OpenApi,
+    GetMe,
+    EraseMe,
+    ListConversations,
+    CreateConversation,
+    GetConversation,
+    RenameConversation,
+    DeleteConversation,
+    ListMessages,
+    AppendMessage,
+    Search,
+    RunAgent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    /// The key of the operation in an OpenAPI path item.
+    pub fn openapi_key(&self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+        }
+    }
+
+    fn filter(&self) -> BoxedFilter<()> {
+        match self {
+            Verb::Get => warp::get().boxed(),
+            Verb::Post => warp::post().boxed(),
+            Verb::Patch => warp::patch().boxed(),
+            Verb::Delete => warp::delete().boxed(),
+        }
+    }
+}
+
+pub struct Route {
+    pub verb: Verb,
+    /// The path template; `{name}` is one non-empty segment. Also the route's metric label.
+    pub path: &'static str,
+    pub operation: Operation,
+}
+
+const fn route(verb: Verb, path: &'static str, operation: Operation) -> Route {
+    Route {
+        verb,
+        path,
+        operation,
+    }
+}
+
+pub static ROUTES: [Route; 15] = [
+    route(Verb::Get, "/healthz", Operation::Liveness),
+    route(Verb::Get, "/readyz", Operation::Readiness),
+    route(Verb::Get, "/metrics", Operation::Metrics),
+    route(Verb::Get, "/openapi.json", Operation::OpenApi),
+    route(Verb::Get, "/users/me", Operation::GetMe),
+    route(Verb::Delete, "/users/me", Operation::EraseMe),
+    route(Verb::Get, "/conversations", Operation::ListConversations),
+    route(Verb::Post, "/conversations", Operation::CreateConversation),
+    route(Verb::Get, "/conversations/{id}", Operation::GetConversation),
+    route(
+        Verb::Patch,
+        "/conversations/{id}",
+        Operation::RenameConversation,
+    ),
+    route(
+        Verb::Delete,
+        "/conversations/{id}",
+        Operation::DeleteConversation,
+    ),
+    route(
+        Verb::Get,
+        "/conversations/{id}/messages",
+        Operation::ListMessages,
+    ),
+    route(
+        Verb::Post,
+        "/conversations/{id}/messages",
+        Operation::AppendMessage,
+    ),
+    route(Verb::Get, "/search", Operation::Search),
+    route(Verb::Post, "/agents/run", Operation::RunAgent),
+];
+
+impl Route {
+    /// The values of the template's `{…}` segments when `path` matches it.
+    pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        let mut template = self.path.trim_matches('/').split('/');
+        let mut segments = path.trim_matches('/').split('/');
+        let mut params = Vec::new();
+        loop {
+            match (template.next(), segments.next()) {
+                (None, None) => return Some(params),
+                (Some(t), Some(s)) if t.starts_with('{') && !s.is_empty() => params.push(s),
+                (Some(t), Some(s)) if t == s => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+fn entry(operation: Operation) -> &'static Route {
+    ROUTES
+        .iter()
+        .find(|r| r.operation == operation)
+        .unwrap_or_else(|| unreachable!("every operation is in ROUTES (tested)"))
+}
+
+/// Path and method of `operation`, whose path has no parameter.
+pub fn at(operation: Operation) -> BoxedFilter<()> {
+    let route = entry(operation);
+    warp::path::full()
+        .and_then(move |full: FullPath| async move {
+            match route.matches(full.as_str()) {
+                Some(params) if params.is_empty() => Ok(()),
+                _ => Err(warp::reject::not_found()),
+            }
+        })
+        .untuple_one()
+        .and(route.verb.filter())
+        .boxed()
+}
+
+/// Path and method of `operation`, whose path has one parameter: its value.
+pub fn at_id(operation: Operation) -> BoxedFilter<(String,)> {
+    let route = entry(operation);
+    warp::path::full()
+        .and_then(move |full: FullPath| async move {
+            match route.matches(full.as_str()).as_deref() {
+                Some([id]) => Ok((*id).to_owned()),
+                _ => Err(warp::reject::not_found()),
+            }
+        })
+        .and(route.verb.filter())
+        .boxed()
+}
+
+/// A bounded label for metrics: the route's template, never the raw (attacker-chosen) path.
+pub fn label(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| r.matches(path).is_some())
+        .map_or("unmatched", |r| r.path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_their_templates_only() {
+        let r = entry(Operation::ListMessages);
+        assert_eq!(r.matches("/conversations/abc/messages"), Some(vec!["abc"]));
+        assert_eq!(r.matches("/conversations//messages"), None);
+        assert_eq!(r.matches("/conversations/abc"), None);
+        assert_eq!(r.matches("/conversations/abc/messages/x"), None);
+        assert_eq!(entry(Operation::Liveness).matches("/healthz"), Some(vec![]));
+    }
+
+    #[test]
+    fn labels_are_templates_or_unmatched() {
+        assert_eq!(
+            label("/conversations/7f1c/messages"),
+            "/conversations/{id}/messages"
+        );
+        assert_eq!(label("/conversations/"), "/conversations");
+        assert_eq!(label("/users/me"), "/users/me");
+        assert_eq!(label("/etc/passwd"), "unmatched");
+    }
+
+    #[test]
+    fn every_operation_has_one_route() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            assert_eq!(entry(a.operation).path, a.path);
+            for b in &ROUTES[i + 1..] {
+                assert_ne!(a.operation, b.operation, "{} twice", a.path);
+                assert!(
+                    a.path != b.path || a.verb != b.verb,
+                    "{:?} {} twice",
+                    a.verb,
+                    a.path
+                );
+            }
+        }
+    }
+}
