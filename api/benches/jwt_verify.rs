@@ -8,9 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatplane_api::auth::{JwksCache, JwtVerifier};
-use chatplane_api::config::AuthSettings;
-use chatplane_api::metrics::Metrics;
+use chatplane_api::auth::{AuthMetrics, AuthSettings, JwksCache, JwtVerifier};
 use common::keys::{self, TokenBuilder};
 use common::{AUDIENCE, AuthEndpoint, ISSUER, TestUser};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -33,13 +31,14 @@ fn bench(c: &mut Criterion) {
             jwks_min_refetch: Duration::from_secs(10),
             session_cache_ttl: Duration::from_secs(60),
             upstream_timeout: Duration::from_secs(5),
+            max_token_bytes: AuthSettings::DEFAULT_MAX_TOKEN_BYTES,
         };
         let jwks = Arc::new(
             JwksCache::new(
                 settings.jwks_url(),
                 settings.upstream_timeout,
                 settings.jwks_min_refetch,
-                Arc::new(Metrics::default()),
+                Arc::new(AuthMetrics::default()),
             )
             .expect("jwks client"),
         );

@@ -1,4 +1,5 @@
-//! Typed settings, read once from the environment (DESIGN.md §7).
+//! Typed settings, read once from the environment (DESIGN.md §7). Each module owns its settings
+//! type (`auth::AuthSettings`, `rag::RagSettings`); this file reads the variables into them.
 //!
 //! Every variable is checked before start-up goes on; all problems are gathered into one
 //! [`ConfigError`] so an operator fixes them in one pass instead of one crash at a time.
@@ -12,6 +13,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::auth::AuthSettings;
+use crate::rag::{LlmSettings, RagSettings};
+
 /// Everything the service needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -24,80 +28,10 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
 }
 
-/// Retrieval, answers and `/agents/run` (DESIGN.md §2 step 5).
-#[derive(Debug, Clone)]
-pub struct RagSettings {
-    /// Ingested at start-up when set.
-    pub corpus_dir: Option<PathBuf>,
-    pub top_k: u32,
-    /// Prefix of source links: `DOCS_BASE_URL` + slug + `#anchor`. Empty: links are site-relative.
-    pub docs_base_url: String,
-    /// None: answers are extractive (composed from the passages, no model).
-    pub llm: Option<LlmSettings>,
-    /// `/agents/run` calls per user per minute (0 = unlimited).
-    pub rate_per_minute: u32,
-    pub max_query_chars: usize,
-    /// Earlier messages of the conversation given to the model.
-    pub history_messages: u32,
-}
-
-/// An OpenAI-compatible chat-completions endpoint.
-#[derive(Debug, Clone)]
-pub struct LlmSettings {
-    /// Base URL, e.g. `https://api.openai.com/v1`; `/chat/completions` is appended.
-    pub base_url: Url,
-    pub model: String,
-    pub api_key: Option<SecretString>,
-    /// Time allowed for the model's response to start, and between two streamed chunks.
-    pub timeout: Duration,
-    /// Retries after a 429, a 5xx or a refused connection; never after a timeout.
-    pub max_retries: u32,
-    pub retry_base: Duration,
-    pub max_tokens: u32,
-}
-
-impl LlmSettings {
-    pub fn completions_url(&self) -> Url {
-        join(&self.base_url, "chat/completions")
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    /// Base URL of the Better Auth server; JWKS and get-session hang off it.
-    pub url: Url,
-    pub issuer: String,
-    pub audience: String,
-    /// Clock-skew allowance for `exp`, `nbf` and `iat`.
-    pub leeway: Duration,
-    pub jwks_refresh: Duration,
-    /// The shortest gap between two JWKS fetches caused by an unknown `kid`.
-    pub jwks_min_refetch: Duration,
-    pub session_cache_ttl: Duration,
-    pub upstream_timeout: Duration,
-}
-
-impl AuthSettings {
-    pub fn jwks_url(&self) -> Url {
-        join(&self.url, "api/auth/jwks")
-    }
-
-    pub fn session_url(&self) -> Url {
-        join(&self.url, "api/auth/get-session")
-    }
-}
-
-fn join(base: &Url, path: &str) -> Url {
-    let mut url = base.clone();
-    let prefix = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!("{prefix}/{path}"));
-    url
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +50,6 @@ pub struct Limits {
     pub max_message_chars: usize,
     pub default_page_size: u32,
     pub max_page_size: u32,
-    pub max_token_bytes: usize,
     pub max_search_chars: usize,
 }
 
@@ -128,7 +61,6 @@ impl Default for Limits {
             max_message_chars: 32_000,
             default_page_size: 50,
             max_page_size: 100,
-            max_token_bytes: 8 * 1024,
             max_search_chars: 200,
         }
     }
@@ -365,7 +297,6 @@ impl Settings {
                 (1..=1000).contains(v)
             }),
             max_page_size: r.parsed("MAX_PAGE_SIZE", d.max_page_size, |v| (1..=1000).contains(v)),
-            max_token_bytes: d.max_token_bytes,
             max_search_chars: d.max_search_chars,
         };
         if limits.default_page_size > limits.max_page_size {
@@ -388,6 +319,7 @@ impl Settings {
                         jwks_min_refetch,
                         session_cache_ttl,
                         upstream_timeout,
+                        max_token_bytes: AuthSettings::DEFAULT_MAX_TOKEN_BYTES,
                     },
                     http: HttpSettings {
                         listen_addr,
@@ -560,14 +492,5 @@ mod tests {
         ] {
             assert!(parse_origins(bad).is_err(), "{bad} should be refused");
         }
-    }
-
-    #[test]
-    fn base_urls_with_a_path_keep_it() {
-        let base = Url::parse("http://auth:3000/prefix/").expect("url");
-        assert_eq!(
-            join(&base, "api/auth/jwks").as_str(),
-            "http://auth:3000/prefix/api/auth/jwks"
-        );
     }
 }

@@ -14,9 +14,9 @@ use warp::reply::{Reply, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The caller is not authenticated. The reason is for the security log only.
-    #[error("unauthorized: {0}")]
-    Unauthorized(crate::auth::AuthFailure),
+    /// The caller is not authenticated; why went to the security log where it was found.
+    #[error("unauthorized")]
+    Unauthorized,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("bad request: {0}")]
@@ -90,7 +90,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -107,7 +107,7 @@ impl ApiError {
         let status = self.status();
         match self {
             // Nothing about why: an attacker learns nothing from a 401.
-            ApiError::Unauthorized(_) => Problem::new(
+            ApiError::Unauthorized => Problem::new(
                 status,
                 "unauthorized",
                 "Unauthorized",
@@ -189,7 +189,7 @@ impl Reply for ApiError {
         }
         let mut res = self.problem().into_response();
         match self {
-            ApiError::Unauthorized(_) => {
+            ApiError::Unauthorized => {
                 res.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
@@ -313,7 +313,7 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
 
 fn clone_for_reply(e: &ApiError) -> ApiError {
     match e {
-        ApiError::Unauthorized(r) => ApiError::Unauthorized(*r),
+        ApiError::Unauthorized => ApiError::Unauthorized,
         ApiError::NotFound(w) => ApiError::NotFound(w),
         ApiError::BadRequest(d) => ApiError::BadRequest(d.clone()),
         ApiError::Invalid { field, reason } => ApiError::Invalid {

@@ -2,6 +2,8 @@
 
 /// Verifying callers: JWKS cache, JWT and session-token checks, user sync.
 pub mod auth;
+/// Joining paths onto configured base URLs.
+pub mod base_url;
 /// The use cases: starting a conversation, answering a turn of `/agents/run`.
 pub mod chat;
 /// Settings read from the environment, validated once.

@@ -1,11 +1,15 @@
 //! Prometheus metrics, served at `/metrics`: requests by route and status, latency, auth
 //! failures by reason, JWKS refreshes by cause and outcome.
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::auth::AuthMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -20,17 +24,6 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabels {
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RefreshLabels {
-    cause: &'static str,
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AnswerLabels {
     agent: String,
     status: &'static str,
@@ -42,8 +35,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
-    auth_failures: Family<ReasonLabels, Counter>,
-    jwks_refreshes: Family<RefreshLabels, Counter>,
+    auth: Arc<AuthMetrics>,
     answers: Family<AnswerLabels, Counter>,
 }
 
@@ -57,8 +49,8 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("chatplane_api");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
-        let auth_failures = Family::<ReasonLabels, Counter>::default();
-        let jwks_refreshes = Family::<RefreshLabels, Counter>::default();
+        let auth = Arc::new(AuthMetrics::default());
+        auth.register(&mut registry);
         let answers = Family::<AnswerLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -71,16 +63,6 @@ impl Default for Metrics {
             latency.clone(),
         );
         registry.register(
-            "auth_failures",
-            "Refused authentications by reason",
-            auth_failures.clone(),
-        );
-        registry.register(
-            "jwks_refreshes",
-            "JWKS fetches by cause and outcome",
-            jwks_refreshes.clone(),
-        );
-        registry.register(
             "agent_answers",
             "Answers stored by /agents/run, by agent used and status (complete, incomplete, failed)",
             answers.clone(),
@@ -89,8 +71,7 @@ impl Default for Metrics {
             registry,
             requests,
             latency,
-            auth_failures,
-            jwks_refreshes,
+            auth,
             answers,
         }
     }
@@ -110,16 +91,9 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn auth_failure(&self, reason: &'static str) {
-        self.auth_failures
-            .get_or_create(&ReasonLabels { reason })
-            .inc();
-    }
-
-    pub fn jwks_refresh(&self, cause: &'static str, outcome: &'static str) {
-        self.jwks_refreshes
-            .get_or_create(&RefreshLabels { cause, outcome })
-            .inc();
+    /// The counters `auth` keeps, registered here with the rest.
+    pub fn auth(&self) -> Arc<AuthMetrics> {
+        self.auth.clone()
     }
 
     pub fn answer(&self, agent: &str, status: &'static str) {

@@ -38,19 +38,13 @@ impl Application {
                 settings.auth.jwks_url(),
                 settings.auth.upstream_timeout,
                 settings.auth.jwks_min_refetch,
-                metrics.clone(),
+                metrics.auth(),
             )
             .context("cannot build the JWKS client")?,
         );
         let auth = Arc::new(
-            Authenticator::new(
-                &settings.auth,
-                &settings.limits,
-                jwks.clone(),
-                db.clone(),
-                metrics.clone(),
-            )
-            .context("cannot build the auth client")?,
+            Authenticator::new(&settings.auth, jwks.clone(), db.clone(), metrics.auth())
+                .context("cannot build the auth client")?,
         );
         if let Some(dir) = &settings.rag.corpus_dir
             && !dir.is_dir()

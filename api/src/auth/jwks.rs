@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::metrics::Metrics;
+use super::AuthMetrics;
 
 /// A key the API will verify signatures with, and the one algorithm it may be used with.
 pub struct VerifyingKey {
@@ -45,7 +45,7 @@ pub struct JwksCache {
     /// Held for the whole of a fetch: this is what keeps one fetch in flight.
     fetch: Mutex<Option<Instant>>,
     loaded: AtomicBool,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AuthMetrics>,
 }
 
 const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -55,7 +55,7 @@ impl JwksCache {
         url: Url,
         timeout: Duration,
         min_refetch: Duration,
-        metrics: Arc<Metrics>,
+        metrics: Arc<AuthMetrics>,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(timeout)

@@ -8,8 +8,8 @@ use jsonwebtoken::{Validation, decode, decode_header};
 use serde::Deserialize;
 
 use super::ttl_cache::{TtlCache, hash};
-use super::{AuthFailure, AuthUser, JwksCache, Profile};
-use crate::config::AuthSettings;
+use super::{AuthFailure, AuthSettings, AuthUser, JwksCache};
+use crate::domain::Profile;
 
 pub struct JwtVerifier {
     jwks: Arc<JwksCache>,

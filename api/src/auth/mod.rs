@@ -6,7 +6,9 @@
 
 mod jwks;
 mod jwt;
+mod metrics;
 mod session;
+mod settings;
 mod ttl_cache;
 mod user_sync;
 
@@ -17,44 +19,26 @@ use warp::http::HeaderMap;
 
 pub use jwks::{JwksCache, JwksError, VerifyingKey};
 pub use jwt::JwtVerifier;
+pub use metrics::AuthMetrics;
 pub use session::SessionVerifier;
+pub use settings::AuthSettings;
 pub use user_sync::UserSync;
 
-use crate::config::{AuthSettings, Limits};
-use crate::domain::UserId;
+use crate::domain::{Profile, UserId};
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 
 /// The verified caller: the id from the token's subject and the profile claims that came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     pub id: UserId,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub image: Option<String>,
-}
-
-/// The profile fields Better Auth puts in its JWTs and its `get-session` user alike.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Profile {
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    image: Option<String>,
+    pub profile: Profile,
 }
 
 impl AuthUser {
     /// The caller from a verified subject (`sub`, or the session's user id) and its profile.
     fn verified(subject: String, profile: Profile) -> Result<Self, AuthFailure> {
         let id = UserId::parse(subject).map_err(|_| AuthFailure::InvalidClaims)?;
-        Ok(Self {
-            id,
-            email: profile.email,
-            name: profile.name,
-            image: profile.image,
-        })
+        Ok(Self { id, profile })
     }
 }
 
@@ -145,24 +129,23 @@ pub struct Authenticator {
     jwt: JwtVerifier,
     sessions: SessionVerifier,
     users: UserSync,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AuthMetrics>,
     max_token_bytes: usize,
 }
 
 impl Authenticator {
     pub fn new(
         settings: &AuthSettings,
-        limits: &Limits,
         jwks: Arc<JwksCache>,
         db: sqlx::PgPool,
-        metrics: Arc<Metrics>,
+        metrics: Arc<AuthMetrics>,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             jwt: JwtVerifier::new(jwks, settings),
             sessions: SessionVerifier::new(settings)?,
             users: UserSync::new(db),
             metrics,
-            max_token_bytes: limits.max_token_bytes,
+            max_token_bytes: settings.max_token_bytes,
         })
     }
 
@@ -208,9 +191,9 @@ impl Authenticator {
     }
 
     fn refuse(&self, failure: AuthFailure) -> ApiError {
-        self.metrics.auth_failure(failure.label());
+        self.metrics.failure(failure.label());
         tracing::warn!(target: "security", event = "auth_failure", reason = failure.label(), "request refused: {failure}");
-        ApiError::Unauthorized(failure)
+        ApiError::Unauthorized
     }
 }
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::ttl_cache::{TtlCache, hash};
-use super::{AuthFailure, AuthUser, Profile, Unverified};
-use crate::config::AuthSettings;
+use super::{AuthFailure, AuthSettings, AuthUser, Unverified};
+use crate::domain::Profile;
 
 const MAX_ENTRIES: usize = 10_000;
 

@@ -33,7 +33,7 @@ impl UserSync {
 
     fn fingerprint(user: &AuthUser) -> u64 {
         let mut h = DefaultHasher::new();
-        (&user.email, &user.name, &user.image).hash(&mut h);
+        user.profile.hash(&mut h);
         h.finish()
     }
 
@@ -52,7 +52,7 @@ impl UserSync {
 
     /// Upserts now, whatever the cache says (after a foreign-key miss, say).
     pub async fn write(&self, user: &AuthUser) -> Result<(), sqlx::Error> {
-        store::users::upsert(&self.db, user).await?;
+        store::users::upsert(&self.db, &user.id, &user.profile).await?;
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= MAX_ENTRIES {
             seen.clear();

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::LlmSettings;
+use super::LlmSettings;
 
 /// The longest wait between two attempts, whatever `Retry-After` asks for.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);

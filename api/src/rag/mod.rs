@@ -9,6 +9,7 @@ pub mod markdown;
 pub mod prompt;
 pub mod rate_limit;
 pub mod retriever;
+mod settings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,13 +18,13 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::config::RagSettings;
 use crate::ingest::{IngestError, ingest};
 
 pub use agent::AgentType;
 pub use llm::{ChatMessage, LlmClient, LlmError};
 pub use rate_limit::RateLimiter;
 pub use retriever::{Hints, Retrieved, Retriever, Source};
+pub use settings::{LlmSettings, RagSettings};
 
 /// Everything `/agents/run` needs besides the database, shared through `ApiContext`.
 pub struct Rag {

@@ -2,8 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::auth::AuthUser;
-use crate::domain::UserId;
+use crate::domain::{Profile, UserId};
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct UserRow {
@@ -16,7 +15,7 @@ pub struct UserRow {
 }
 
 /// Inserts the user, or updates the profile only when it changed (no dead tuples otherwise).
-pub async fn upsert(db: &PgPool, user: &AuthUser) -> Result<(), sqlx::Error> {
+pub async fn upsert(db: &PgPool, id: &UserId, profile: &Profile) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO users (id, email, name, image) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE
@@ -25,10 +24,10 @@ pub async fn upsert(db: &PgPool, user: &AuthUser) -> Result<(), sqlx::Error> {
           WHERE (users.email, users.name, users.image)
                 IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.name, EXCLUDED.image)",
     )
-    .bind(user.id.as_ref())
-    .bind(&user.email)
-    .bind(&user.name)
-    .bind(&user.image)
+    .bind(id.as_ref())
+    .bind(&profile.email)
+    .bind(&profile.name)
+    .bind(&profile.image)
     .execute(db)
     .await?;
     Ok(())
