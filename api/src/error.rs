@@ -36,8 +36,12 @@ pub enum ApiError {
     ModelFailed(String),
     #[error("model timed out")]
     ModelTimeout,
+    /// A write that would duplicate what exists (a unique constraint).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Built only by `From<sqlx::Error>`, which decides what a database error means.
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -97,6 +101,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::ModelFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -150,6 +155,12 @@ impl ApiError {
                 "Service Unavailable",
                 "the service is temporarily unavailable".into(),
             ),
+            ApiError::Conflict(_) => Problem::new(
+                status,
+                "conflict",
+                "Conflict",
+                "this would duplicate something that exists".into(),
+            ),
             ApiError::ModelFailed(_) => Problem::new(
                 status,
                 "model-failed",
@@ -198,6 +209,12 @@ impl Reply for ApiError {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }
             }
+            ApiError::Unavailable(_) => {
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_UNAVAILABLE),
+                );
+            }
             _ => {}
         }
         res
@@ -216,13 +233,39 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Maps a sqlx error: a pool that cannot hand out a connection is a 503, the rest a 500.
-pub fn db(e: sqlx::Error) -> ApiError {
-    match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            ApiError::Unavailable(format!("database: {}", error_chain(&e)))
+/// Seconds a client is asked to wait after a 503: about the pool's acquire timeout.
+const RETRY_UNAVAILABLE: &str = "5";
+
+/// The one place that decides what a database error means to the client: a database that
+/// cannot serve now (no connection from the pool, a refused or broken connection, too many
+/// clients, a server shutting down) is a 503 with `Retry-After`; a unique violation is a 409;
+/// anything else is a 500.
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        if unavailable(&e) {
+            return ApiError::Unavailable(format!("database: {}", error_chain(&e)));
         }
-        other => ApiError::Database(other),
+        if let sqlx::Error::Database(d) = &e
+            && d.kind() == sqlx::error::ErrorKind::UniqueViolation
+        {
+            return ApiError::Conflict(d.constraint().unwrap_or("unique").to_owned());
+        }
+        ApiError::Database(e)
+    }
+}
+
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        // SQLSTATE classes 08 (connection exception), 53 (insufficient resources, e.g. too
+        // many connections) and 57P (operator intervention: shutdown, cannot connect now).
+        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+        }),
+        _ => false,
     }
 }
 
@@ -327,6 +370,31 @@ fn clone_for_reply(e: &ApiError) -> ApiError {
         ApiError::Unavailable(d) => ApiError::Unavailable(d.clone()),
         ApiError::ModelFailed(d) => ApiError::ModelFailed(d.clone()),
         ApiError::ModelTimeout => ApiError::ModelTimeout,
+        ApiError::Conflict(d) => ApiError::Conflict(d.clone()),
         other => ApiError::Internal(anyhow::anyhow!(error_chain(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_cannot_serve_now_is_a_503_with_retry_after_and_the_rest_a_500() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+        ] {
+            let res = ApiError::from(e).into_response();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                res.headers().get(header::RETRY_AFTER),
+                Some(&HeaderValue::from_static(RETRY_UNAVAILABLE))
+            );
+        }
+        let res = ApiError::from(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -176,7 +176,7 @@ impl Authenticator {
         {
             return Err(self.refuse(AuthFailure::UserIdMismatch));
         }
-        self.users.ensure(&user).await.map_err(crate::error::db)?;
+        self.users.ensure(&user).await?;
         Ok(user)
     }
 

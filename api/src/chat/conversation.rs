@@ -1,7 +1,7 @@
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
 use crate::domain::Title;
-use crate::error::{ApiError, db};
+use crate::error::ApiError;
 use crate::store;
 use crate::store::conversations::ConversationRow;
 
@@ -14,11 +14,11 @@ pub async fn start_conversation(
 ) -> Result<ConversationRow, ApiError> {
     match store::conversations::create(&ctx.db, &user.id, title).await {
         Err(e) if store::violates(&e, store::conversations::USER_FK) => {
-            ctx.auth.users().write(user).await.map_err(db)?;
+            ctx.auth.users().write(user).await?;
             store::conversations::create(&ctx.db, &user.id, title)
                 .await
-                .map_err(db)
+                .map_err(ApiError::from)
         }
-        other => other.map_err(db),
+        other => other.map_err(ApiError::from),
     }
 }

@@ -17,7 +17,7 @@ use super::start_conversation;
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
 use crate::domain::{ConversationId, MessageContent, MessageStatus, Role, Sources, Title, UserId};
-use crate::error::{ApiError, db};
+use crate::error::ApiError;
 use crate::rag::llm::DeltaStream;
 use crate::rag::{AgentType, ChatMessage, Hints, LlmError, Source, extractive, prompt};
 use crate::store;
@@ -116,10 +116,8 @@ pub async fn answer(
         ),
         ctx.rag.retriever.retrieve(query, hints)
     );
-    let stored_question = stored
-        .map_err(db)?
-        .ok_or(ApiError::NotFound("conversation"))?;
-    let passages = retrieved.map_err(db)?;
+    let stored_question = stored?.ok_or(ApiError::NotFound("conversation"))?;
+    let passages = retrieved?;
     let summary_text = summary_text(ctx, &question).await?;
     let agent = question.agent.resolve(query, summary_text.is_some());
     let turn = Arc::new(Turn {
@@ -145,7 +143,7 @@ pub async fn answer(
         return Ok((opening, Answer::Stored(reply)));
     };
 
-    let history = turn.history().await.map_err(db)?;
+    let history = turn.history().await?;
     let messages = match (agent, &summary_text) {
         (AgentType::Summarizer, Some(text)) => prompt::summary(&history, query, text),
         _ => prompt::rag(&history, query, &passages),
@@ -193,8 +191,7 @@ async fn summary_text(ctx: &ApiContext, question: &Question) -> Result<Option<St
         .rag
         .retriever
         .page_text(&slug, SUMMARY_PAGE_CHUNKS)
-        .await
-        .map_err(db)?;
+        .await?;
     Ok(Some(chunks.join("\n\n")).filter(|t| !t.trim().is_empty()))
 }
 
@@ -333,8 +330,7 @@ impl Turn {
     async fn store_complete(&self, text: &str) -> Result<Reply, ApiError> {
         let row = self
             .store(text, MessageStatus::Complete)
-            .await
-            .map_err(db)?
+            .await?
             .ok_or(ApiError::NotFound("conversation"))?;
         Ok(self.reply(&row))
     }

@@ -12,7 +12,7 @@ use crate::auth::{AuthUser, with_auth};
 use crate::chat::start_conversation;
 use crate::context::ApiContext;
 use crate::domain::Title;
-use crate::error::{ApiError, db};
+use crate::error::ApiError;
 use crate::store;
 
 #[derive(Debug, Deserialize)]
@@ -70,9 +70,7 @@ pub fn routes(
 async fn list(user: AuthUser, q: Query, ctx: ApiContext) -> Result<Response, ApiError> {
     let size = page::size(&q, &ctx)?;
     let after = page::cursor(&q, "cursor")?;
-    let mut rows = store::conversations::list(&ctx.db, &user.id, size, after)
-        .await
-        .map_err(db)?;
+    let mut rows = store::conversations::list(&ctx.db, &user.id, size, after).await?;
     let next = page::trim(&mut rows, size, |last| {
         format!(
             "/conversations?limit={}&cursor={}",
@@ -109,8 +107,7 @@ async fn create(
 async fn get(id: String, user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
     let id = conversation_id(&id)?;
     let row = store::conversations::get(&ctx.db, &user.id, id)
-        .await
-        .map_err(db)?
+        .await?
         .ok_or(ApiError::NotFound("conversation"))?;
     Ok(warp::reply::json(&row))
 }
@@ -126,8 +123,7 @@ async fn rename(
     let title = Title::parse(&body.title, ctx.limits.max_title_chars)
         .map_err(|e| ApiError::invalid("title", e))?;
     let row = store::conversations::rename(&ctx.db, &user.id, id, &title)
-        .await
-        .map_err(db)?
+        .await?
         .ok_or(ApiError::NotFound("conversation"))?;
     Ok(warp::reply::json(&row))
 }
@@ -135,10 +131,7 @@ async fn rename(
 #[tracing::instrument(level = "debug", name = "Deleting a conversation", skip_all)]
 async fn delete(id: String, user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
     let id = conversation_id(&id)?;
-    if store::conversations::delete(&ctx.db, &user.id, id)
-        .await
-        .map_err(db)?
-    {
+    if store::conversations::delete(&ctx.db, &user.id, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("conversation"))

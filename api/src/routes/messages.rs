@@ -13,7 +13,7 @@ use super::{body, conversation_id, page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
 use crate::domain::{MessageContent, MessageStatus, Role, Sources};
-use crate::error::{ApiError, db};
+use crate::error::ApiError;
 use crate::store;
 use crate::store::messages::NewMessage;
 
@@ -52,8 +52,7 @@ async fn list(id: String, user: AuthUser, q: Query, ctx: ApiContext) -> Result<R
     let size = page::size(&q, &ctx)?;
     let before = page::cursor(&q, "before")?;
     let mut rows = store::messages::page(&ctx.db, &user.id, id, size, before)
-        .await
-        .map_err(db)?
+        .await?
         .ok_or(ApiError::NotFound("conversation"))?;
     // Rows come newest first; the extra one only says an older page exists.
     let next = page::trim(&mut rows, size, |oldest| {
@@ -94,8 +93,7 @@ async fn append(
         status: MessageStatus::Complete,
     };
     let row = store::messages::append(&ctx.db, &user.id, id, message)
-        .await
-        .map_err(db)?
+        .await?
         .ok_or(ApiError::NotFound("conversation"))?;
     Ok(warp::Reply::into_response(warp::reply::with_status(
         warp::reply::json(&row),

@@ -8,7 +8,7 @@ use super::table::{Operation, at};
 use super::{page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
-use crate::error::{ApiError, db};
+use crate::error::ApiError;
 use crate::store;
 
 pub fn routes(
@@ -39,8 +39,6 @@ async fn search(user: AuthUser, q: Query, ctx: ApiContext) -> Result<impl warp::
         return Err(ApiError::invalid("q", "must not contain NUL characters"));
     }
     let size = page::size(&q, &ctx)?;
-    let hits = store::search::messages(&ctx.db, &user.id, text, size)
-        .await
-        .map_err(db)?;
+    let hits = store::search::messages(&ctx.db, &user.id, text, size).await?;
     Ok(warp::reply::json(&hits))
 }

@@ -6,9 +6,10 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::respond;
+use super::table::{Operation, at};
 use crate::auth::{AuthUser, with_auth};
 use crate::context::ApiContext;
-use crate::error::{ApiError, db};
+use crate::error::ApiError;
 use crate::store;
 
 pub fn routes(
@@ -29,21 +30,20 @@ pub fn routes(
 
 #[tracing::instrument(level = "debug", name = "Reading the caller's profile", skip_all)]
 async fn get_me(user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
-    if let Some(row) = store::users::get(&ctx.db, &user.id).await.map_err(db)? {
+    if let Some(row) = store::users::get(&ctx.db, &user.id).await? {
         return Ok(warp::reply::json(&row));
     }
     // Erased by another replica since this one last synced: write the row again.
-    ctx.auth.users().write(&user).await.map_err(db)?;
+    ctx.auth.users().write(&user).await?;
     let row = store::users::get(&ctx.db, &user.id)
-        .await
-        .map_err(db)?
+        .await?
         .ok_or(ApiError::NotFound("user"))?;
     Ok(warp::reply::json(&row))
 }
 
 #[tracing::instrument(level = "debug", name = "Erasing the caller's chat data", skip_all)]
 async fn delete_me(user: AuthUser, ctx: ApiContext) -> Result<impl warp::Reply, ApiError> {
-    store::users::delete(&ctx.db, &user.id).await.map_err(db)?;
+    store::users::delete(&ctx.db, &user.id).await?;
     ctx.auth.users().forget(&user.id);
     tracing::info!(target: "security", event = "user_data_erased", user_id = user.id.as_ref(), "user erased their chat data");
     Ok(StatusCode::NO_CONTENT)

@@ -207,3 +207,19 @@ async fn every_route_of_the_openapi_document_is_served_and_no_other() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_give_a_connection_is_a_503_with_retry_after() {
+    let app = spawn_app_with(AppOptions {
+        env: vec![("DATABASE_MAX_CONNECTIONS", "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = app.user_with_token();
+    // The caller's row is synced while the database still answers.
+    assert_eq!(app.get_me(&token).await.status, StatusCode::OK);
+    let _held = app.db.acquire().await.expect("the pool's only connection");
+    let r = app.list_conversations(&token, "").await;
+    r.assert_problem(503, "no connection to be had");
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+}
