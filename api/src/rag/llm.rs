@@ -76,10 +76,6 @@ impl LlmClient {
         Ok(Self { http, settings })
     }
 
-    pub fn model(&self) -> &str {
-        &self.settings.model
-    }
-
     /// One whole answer.
     #[tracing::instrument(name = "Asking the model", skip_all, fields(model = %self.settings.model))]
     pub async fn complete(&self, messages: &[ChatMessage]) -> Result<String, LlmError> {

@@ -68,10 +68,6 @@ impl Retriever {
         }
     }
 
-    pub fn top_k(&self) -> u32 {
-        self.top_k
-    }
-
     #[tracing::instrument(name = "Retrieving passages", skip_all, fields(k = self.top_k))]
     pub async fn retrieve(
         &self,

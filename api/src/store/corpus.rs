@@ -269,10 +269,3 @@ pub async fn page_text(
     .fetch_all(db)
     .await
 }
-
-/// Chunks in the corpus (readiness and reports).
-pub async fn chunk_count(db: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM corpus_chunks")
-        .fetch_one(db)
-        .await
-}
