@@ -1,3 +1,5 @@
+use std::future::Future;
+
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
 use crate::domain::Title;
@@ -5,20 +7,48 @@ use crate::error::ApiError;
 use crate::store;
 use crate::store::conversations::ConversationRow;
 
-/// Creates a conversation for the caller; if another replica erased the caller's row since
-/// this one synced it, the row is written again and the insert retried once.
+/// Creates a conversation for the caller.
 pub async fn start_conversation(
     ctx: &ApiContext,
     user: &AuthUser,
     title: &Title,
 ) -> Result<ConversationRow, ApiError> {
-    match store::conversations::create(&ctx.db, &user.id, title).await {
+    with_user_row(ctx, user, || {
+        store::conversations::create(&ctx.db, &user.id, title)
+    })
+    .await
+}
+
+/// The caller's conversation bound to a client session key, created (titled `title`) on the
+/// key's first use.
+pub async fn conversation_for_key(
+    ctx: &ApiContext,
+    user: &AuthUser,
+    key: &str,
+    title: &Title,
+) -> Result<ConversationRow, ApiError> {
+    with_user_row(ctx, user, || {
+        store::conversations::for_client_key(&ctx.db, &user.id, key, title)
+    })
+    .await
+}
+
+/// Runs an insert of a conversation; if another replica erased the caller's row since this one
+/// synced it, the row is written again and the insert retried once.
+async fn with_user_row<F, Fut>(
+    ctx: &ApiContext,
+    user: &AuthUser,
+    insert: F,
+) -> Result<ConversationRow, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<ConversationRow, sqlx::Error>>,
+{
+    match insert().await {
         Err(e) if store::violates(&e, store::conversations::USER_FK) => {
             ctx.auth.users().write(user).await?;
-            store::conversations::create(&ctx.db, &user.id, title)
-                .await
-                .map_err(ApiError::from)
+            Ok(insert().await?)
         }
-        other => other.map_err(ApiError::from),
+        other => Ok(other?),
     }
 }

@@ -4,5 +4,5 @@
 mod conversation;
 mod turn;
 
-pub use conversation::start_conversation;
+pub use conversation::{conversation_for_key, start_conversation};
 pub use turn::{Answer, Opening, Question, Reply, TurnEvent, answer};

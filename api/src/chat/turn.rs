@@ -13,10 +13,12 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::start_conversation;
+use super::{conversation_for_key, start_conversation};
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
-use crate::domain::{ConversationId, MessageContent, MessageStatus, Role, Sources, Title, UserId};
+use crate::domain::{
+    ConversationId, MessageContent, MessageStatus, Role, SessionRef, Sources, Title, UserId,
+};
 use crate::error::ApiError;
 use crate::rag::llm::DeltaStream;
 use crate::rag::{AgentType, ChatMessage, Hints, LlmError, Source, extractive, prompt};
@@ -29,8 +31,8 @@ const SUMMARY_PAGE_CHUNKS: i64 = 12;
 /// A question whose every field is checked: nothing past this point is a 4xx for bad input.
 pub struct Question {
     pub query: MessageContent,
-    /// None: a conversation is created, titled from the query.
-    pub conversation: Option<ConversationId>,
+    /// None: a conversation is created, titled from the query (so is one for a new client key).
+    pub session: Option<SessionRef>,
     pub agent: AgentType,
     pub current_page: Option<String>,
     pub highlighted_text: Option<String>,
@@ -87,12 +89,13 @@ pub async fn answer(
         .limiter
         .check(&user.id)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    let conversation = match question.conversation {
-        Some(id) => id,
-        None => {
-            let title = Title::from_query(question.query.as_ref(), ctx.limits.max_title_chars);
-            start_conversation(ctx, user, &title).await?.id
+    let title = || Title::from_query(question.query.as_ref(), ctx.limits.max_title_chars);
+    let conversation = match &question.session {
+        Some(SessionRef::Conversation(id)) => *id,
+        Some(SessionRef::ClientKey(key)) => {
+            conversation_for_key(ctx, user, key, &title()).await?.id
         }
+        None => start_conversation(ctx, user, &title()).await?.id,
     };
     let query = question.query.as_ref();
     let hints = Hints {

@@ -16,7 +16,7 @@ use super::{body, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::chat::{self, Answer, Opening, Question, Reply, TurnEvent};
 use crate::context::ApiContext;
-use crate::domain::{ConversationId, MessageContent};
+use crate::domain::{MessageContent, SessionRef};
 use crate::error::ApiError;
 use crate::rag::AgentType;
 
@@ -41,9 +41,9 @@ impl RunRequest {
         let max_query = ctx.rag.max_query_chars.min(ctx.limits.max_message_chars);
         let query = MessageContent::parse(self.query, max_query)
             .map_err(|e| ApiError::invalid("query", e))?;
-        let conversation = self
+        let session = self
             .session_id
-            .map(|s| ConversationId::parse(s.trim()))
+            .map(|s| SessionRef::parse(&s))
             .transpose()
             .map_err(|e| ApiError::invalid("session_id", e))?;
         let agent = AgentType::parse(self.agent_type.as_deref())
@@ -70,7 +70,7 @@ impl RunRequest {
         };
         Ok(Question {
             query,
-            conversation,
+            session,
             agent,
             current_page,
             highlighted_text,

@@ -179,7 +179,8 @@ pub fn document() -> Value {
                     "agent_type": {"type": ["string", "null"]}, "status": {"type": "string", "enum": ["complete", "incomplete", "failed"]},
                     "created_at": {"type": "string", "format": "date-time"}}},
                 "RunRequest": {"type": "object", "required": ["query"], "properties": {
-                    "query": {"type": "string"}, "session_id": {"type": "string", "format": "uuid"},
+                    "query": {"type": "string"}, "session_id": {"type": "string", "maxLength": 128,
+                        "description": "A conversation id (UUID) of the caller's, or a client session key (1 to 128 printable ASCII characters, no spaces): its first use creates a conversation bound to it, later uses append to that one; keys are per user"},
                     "agent_type": {"type": "string", "enum": ["rag", "summarizer", "triage"], "default": "rag"},
                     "current_page": {"type": "string", "description": "URL or path of the page the reader is on (a retrieval hint; what the summarizer summarises)"},
                     "highlighted_text": {"type": "string", "description": "Text the reader selected (a retrieval hint; what the summarizer summarises)"}}},

@@ -39,6 +39,39 @@ pub async fn create(
     .await
 }
 
+/// The owner's conversation bound to the client session key `key`, created (titled `title`)
+/// when the key is new. Two first uses at once create one conversation: the loser of the
+/// insert finds the winner's row.
+pub async fn for_client_key(
+    db: &PgPool,
+    owner: &UserId,
+    key: &str,
+    title: &Title,
+) -> Result<ConversationRow, sqlx::Error> {
+    let created: Option<ConversationRow> = sqlx::query_as(
+        "INSERT INTO conversations (id, user_id, title, client_key) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, client_key) DO NOTHING
+         RETURNING id, title, created_at, updated_at",
+    )
+    .bind(ConversationId::new())
+    .bind(owner.as_ref())
+    .bind(title.as_ref())
+    .bind(key)
+    .fetch_optional(db)
+    .await?;
+    if let Some(row) = created {
+        return Ok(row);
+    }
+    sqlx::query_as(
+        "SELECT id, title, created_at, updated_at FROM conversations
+          WHERE user_id = $1 AND client_key = $2",
+    )
+    .bind(owner.as_ref())
+    .bind(key)
+    .fetch_one(db)
+    .await
+}
+
 /// The owner's conversations, most recently updated first, after `after` when given. Fetches
 /// one row more than the page so the caller knows whether a next page exists.
 pub async fn list(

@@ -452,9 +452,9 @@ async fn bad_requests_are_refused_with_a_reason_and_write_nothing() {
             "unknown agent",
         ),
         (
-            json!({"query": "a", "session_id": "not-a-uuid"}),
+            json!({"query": "a", "session_id": "not a key"}),
             422,
-            "bad session id",
+            "session id neither a UUID nor a key",
         ),
         (
             json!({"query": "a", "highlighted_text": "a\u{0}b"}),
@@ -485,7 +485,7 @@ async fn bad_requests_are_refused_with_a_reason_and_write_nothing() {
         .await;
     assert_eq!(r.body["field"], "agent_type");
     let r = app
-        .post_agents_run(&token, json!({"query": "a", "session_id": "not-a-uuid"}))
+        .post_agents_run(&token, json!({"query": "a", "session_id": "not a key"}))
         .await;
     assert_eq!(r.body["field"], "session_id");
     let r = app
@@ -534,4 +534,57 @@ async fn the_per_user_rate_limit_answers_429_with_retry_after() {
         .post_agents_run(&other, json!({ "query": DEW_POINT }))
         .await;
     assert_eq!(r.status, StatusCode::OK, "the limit is per user");
+}
+
+/// The original chatbot's widget names its chat session with a string it makes itself.
+const CLIENT_KEY: &str = "session_1700000000000_k3j4h5";
+
+#[tokio::test]
+async fn two_questions_with_one_client_session_key_land_in_one_conversation() {
+    let app = spawn_rag_app(None, &[]).await;
+    let (_, token) = app.user_with_token();
+    let ask = async |query: &str| {
+        let r = app
+            .post_agents_run(&token, json!({"query": query, "session_id": CLIENT_KEY}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.body["session_id"]
+            .as_str()
+            .expect("session_id")
+            .to_owned()
+    };
+    let first = ask(DEW_POINT).await;
+    let second = ask("And the wind chill?").await;
+    assert_eq!(first, second, "one conversation for one key");
+    let conversations = app.list_conversations(&token, "").await;
+    assert_eq!(conversations.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(conversations.body[0]["title"], DEW_POINT);
+    let stored = messages(&app, &token, &first, 4).await;
+    assert_eq!(stored[0]["content"], DEW_POINT);
+    assert_eq!(stored[2]["content"], "And the wind chill?");
+}
+
+#[tokio::test]
+async fn the_same_client_session_key_from_two_users_is_two_conversations() {
+    let app = spawn_rag_app(None, &[]).await;
+    let (_, alice) = app.user_with_token();
+    let (_, bob) = app.user_with_token();
+    let body = json!({"query": DEW_POINT, "session_id": CLIENT_KEY});
+    let a = app.post_agents_run(&alice, body.clone()).await;
+    let b = app.post_agents_run(&bob, body).await;
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
+    let (a, b) = (&a.body["session_id"], &b.body["session_id"]);
+    assert_ne!(a, b, "each user has their own conversation for the key");
+    let theirs = app.get_conversation(&bob, a.as_str().expect("id")).await;
+    theirs.assert_problem(404, "alice's conversation, asked by bob");
+    assert_eq!(
+        messages(&app, &alice, a.as_str().expect("id"), 2)
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        messages(&app, &bob, b.as_str().expect("id"), 2).await.len(),
+        2
+    );
 }
