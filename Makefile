@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint bench eval-rag e2e-kind
+.PHONY: dev test fmt lint bench eval-rag e2e-kind cluster cluster-down
 dev:
 	bash scripts/dev.sh
 
@@ -27,3 +27,11 @@ eval-rag:
 # The whole product on a real kind cluster (needs Docker, kind, kubectl, helm, curl, jq).
 e2e-kind:
 	bash scripts/e2e-kind.sh
+
+# A real upstream control plane (etcd, kube-apiserver, controller manager, scheduler) in a network
+# namespace of its own; prints the kubeconfig. Needs root. See docs/OPERATOR.md, "A test cluster".
+cluster:
+	bash scripts/cluster.sh up
+
+cluster-down:
+	bash scripts/cluster.sh down
