@@ -107,7 +107,8 @@ EOF
 start() {
   local name=$1
   shift
-  in_netns "$@" </dev/null >"$CLUSTER_STATE_DIR/logs/$name.log" 2>&1 &
+  # Not through in_netns: a backgrounded function is a subshell, and $! would be the subshell's.
+  nsenter --net="$NETNS_PATH" "$@" </dev/null >"$CLUSTER_STATE_DIR/logs/$name.log" 2>&1 &
   echo $! >"$CLUSTER_STATE_DIR/pids/$name"
 }
 
