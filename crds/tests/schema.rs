@@ -28,10 +28,7 @@ fn committed_schema() -> serde_json::Value {
 
 /// Admission as the API server does it, minus pruning: the types, then the CEL rules (with the
 /// transition rules when `old` is the stored object).
-fn admit_update(
-    value: &serde_json::Value,
-    old: Option<&serde_json::Value>,
-) -> Result<(), String> {
+fn admit_update(value: &serde_json::Value, old: Option<&serde_json::Value>) -> Result<(), String> {
     for object in std::iter::once(value).chain(old) {
         serde_json::from_value::<ChatDeployment>(object.clone()).map_err(|e| e.to_string())?;
     }
@@ -129,7 +126,10 @@ fn resource(name: Option<&str>, spec: &serde_json::Value) -> serde_json::Value {
 fn expect_refusal(case: &Case, result: Result<(), String>) {
     let expected = case.message.as_deref().unwrap();
     match result {
-        Ok(()) => panic!("{}: accepted, expected refusal with {expected:?}", case.case),
+        Ok(()) => panic!(
+            "{}: accepted, expected refusal with {expected:?}",
+            case.case
+        ),
         Err(error) => assert!(
             error.contains(expected),
             "{}: refused with {error:?}, expected {expected:?}",
