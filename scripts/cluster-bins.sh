@@ -62,6 +62,11 @@ cluster_bins() {
     rmdir "$tmp"
     echo "cluster-bins: built ${missing[*]} in $((SECONDS - started)) s into $K8S_BIN_DIR"
   fi
+  cluster_helm
+}
+
+# helm alone (scripts/test.d/30-operator.sh needs no control plane).
+cluster_helm() {
   if [[ ! -x $HELM ]]; then
     local started=$SECONDS
     echo "cluster-bins: building helm v$HELM_VERSION"

