@@ -13,6 +13,16 @@ export CLUSTER_NAME="${CLUSTER_NAME:-chatplane-test}"
 # shellcheck source=scripts/cluster.sh
 source scripts/cluster.sh
 
+# The tools this suite and cluster.sh use, from Debian's packages when missing.
+missing=()
+for pair in jq:jq openssl:openssl ip:iproute2 nsenter:util-linux curl:curl; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+  echo "50-cluster: apt-get install ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 WAIT=${CLUSTER_TEST_WAIT:-90} # seconds for any one condition
 work=$(mktemp -d)
 operator_pid=""
