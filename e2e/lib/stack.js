@@ -178,11 +178,13 @@ async function unprovision(db) {
  * @param {string} opts.label                short name for databases and diagnostics
  * @param {Record<string,string>} [opts.authEnv]   extra auth server environment
  * @param {Record<string,string>} [opts.apiEnv]    extra API environment
+ * @param {number} [opts.authPort]   fixed ports, for callers that must know the origins up front
+ * @param {number} [opts.apiPort]
  */
-export async function startStack({ label, authEnv = {}, apiEnv = {} }) {
+export async function startStack({ label, authEnv = {}, apiEnv = {}, authPort: fixedAuth, apiPort: fixedApi }) {
   const db = await provision(label);
-  const authPort = await freePort();
-  const apiPort = await freePort();
+  const authPort = fixedAuth ?? (await freePort());
+  const apiPort = fixedApi ?? (await freePort());
   const authBase = `http://127.0.0.1:${authPort}`;
   const apiBase = `http://127.0.0.1:${apiPort}`;
   const issuer = `https://auth.${label}.chatplane.test`;

@@ -25,11 +25,9 @@ interface Props {
   /** Called when "Ask about this" is used, so the widget can open its panel. */
   onQuote?: () => void;
   onClose?: () => void;
-  /** A selection made before the widget's panel was opened. */
-  initialQuote?: Quote | null;
 }
 
-export function ChatApp({ variant, onQuote, onClose, initialQuote = null }: Props) {
+export function ChatApp({ variant, onQuote, onClose }: Props) {
   const { auth, tokens } = useServices();
   const session = auth.useSession();
   const user = session.data?.user;
@@ -37,7 +35,7 @@ export function ChatApp({ variant, onQuote, onClose, initialQuote = null }: Prop
   const [conversation, setConversation] = useState<string | null>(null);
   const [version, setVersion] = useState(0);
   const [historyOpen, setHistoryOpen] = useState(false);
-  const [quote, setQuote] = useState<Quote | null>(initialQuote);
+  const [quote, setQuote] = useState<Quote | null>(null);
   const inputRef = useRef<HTMLTextAreaElement | null>(null);
 
   const signedOut = useCallback(() => {

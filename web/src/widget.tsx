@@ -4,30 +4,19 @@
 import { useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ChatApp, ServicesProvider } from './App';
-import { AskAboutThis } from './components/AskAboutThis';
-import type { Quote } from './components/Chat';
 import { resolveConfig, type ChatConfig } from './config';
 import css from './styles.css?inline';
 
 function Widget({ config }: { config: ChatConfig }) {
   const [open, setOpen] = useState(false);
-  const [carried, setCarried] = useState<Quote | null>(null);
   return (
     <ServicesProvider config={config}>
       <div className="cp-root">
-        {open ? (
-          <div className="cp-widget-panel" role="dialog" aria-label="Documentation chat">
-            <ChatApp variant="widget" initialQuote={carried} onClose={() => setOpen(false)} />
-          </div>
-        ) : (
-          // While the panel is closed a selection still offers "Ask about this"; it opens it.
-          <AskAboutThis
-            onAsk={(q) => {
-              setCarried(q);
-              setOpen(true);
-            }}
-          />
-        )}
+        {/* Hidden, not unmounted, when closed: the conversation survives, and a selection on
+            the page still offers "Ask about this", which opens the panel. */}
+        <div className="cp-widget-panel" role="dialog" aria-label="Documentation chat" hidden={!open}>
+          <ChatApp variant="widget" onQuote={() => setOpen(true)} onClose={() => setOpen(false)} />
+        </div>
         <button
           type="button"
           className="cp-launcher"

@@ -209,7 +209,7 @@ export function Chat({ signedIn, conversationId, onConversation, onAnswered, onS
           <p className="cp-empty">Ask a question about the documentation. Answers cite their sources.</p>
         )}
         {messages.map((m) => (
-          <article key={m.key} className={`cp-msg cp-msg-${m.role}`} aria-label={m.role === 'user' ? 'Your question' : 'Answer'}>
+          <article key={m.key} className={`cp-msg cp-msg-${m.role}`} aria-label={m.role === 'user' ? 'Question' : 'Answer'}>
             {m.role === 'user' ? (
               <p className="cp-question">{m.content}</p>
             ) : m.status === 'streaming' && !m.content ? (
