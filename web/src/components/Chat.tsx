@@ -40,14 +40,15 @@ export function describe(e: unknown): Problem {
   return { kind: 'other', detail: (e as Error)?.message ?? 'Something went wrong.' };
 }
 
+/** Whole seconds left until `until`, re-rendered twice a second while it runs. */
 function useCountdown(until: number | null): number {
-  const [now, setNow] = useState(() => Date.now());
+  const [, tick] = useState(0);
   useEffect(() => {
     if (!until) return;
-    const t = setInterval(() => setNow(Date.now()), 500);
+    const t = setInterval(() => tick((n) => n + 1), 500);
     return () => clearInterval(t);
   }, [until]);
-  return until ? Math.max(0, Math.ceil((until - now) / 1000)) : 0;
+  return until ? Math.max(0, Math.ceil((until - Date.now()) / 1000)) : 0;
 }
 
 interface Props {
