@@ -4,12 +4,13 @@
 #   PostgreSQL  a private cluster in .dev/pg (port 55432), or the server named by DATABASE_URL
 #               (an administrator's URL); two databases and two roles, each role limited to its own
 #   auth server Better Auth on :3000 (auth-server/, migrates itself)
-#   chat API    chatplane-api on :8080 (migrated with `chatplane-api migrate` first)
+#   chat API    chatplane-api on :8080 (migrated with `chatplane-api migrate` first), serving
+#               the web UI (web/, built here) at http://localhost:8080/
 #
 # Ctrl-C stops everything it started. Running it again reuses the cluster, the roles, the
 # databases and the secrets in .dev/ (created once). Overrides: DEV_DIR, AUTH_PORT, API_PORT,
 # DEV_PG_PORT, DEV_DB_PREFIX, DEV_TRUSTED_ORIGINS, RAG_CORPUS_DIR, DOCS_BASE_URL, CHATPLANE_API_BIN
-# (skip the cargo build).
+# (skip the cargo build), WEB_DIR (a built web/dist: skip the web build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -122,6 +123,18 @@ else
   API_BIN=$CARGO_TARGET_DIR/debug/chatplane-api
 fi
 [ -x "$API_BIN" ] || stack_die "no chatplane-api binary at $API_BIN"
+# The web UI, served by the API at $API_URL/ (a WEB_DIR from the environment is used as it is).
+if [ -z "${WEB_DIR:-}" ]; then
+  if [ ! -f web/node_modules/.package-lock.json ] ||
+    [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+    stack_say "installing the web UI's packages (npm ci)"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  stack_say "building the web UI (web/dist)"
+  (cd web && npm run -s build >"$DEV_DIR/logs/web-build.log" 2>&1) ||
+    stack_die "the web UI did not build; see $DEV_DIR/logs/web-build.log"
+  WEB_DIR=$ROOT/web/dist
+fi
 
 # --- migrations and services ------------------------------------------------------------------
 stack_say "migrating the chat database"
@@ -141,6 +154,7 @@ stack_say "starting the chat API on $API_URL"
 env DATABASE_URL="$API_DATABASE_URL" AUTH_URL="http://127.0.0.1:$AUTH_PORT" AUTH_ISSUER="$AUTH_URL" \
   AUTH_AUDIENCE=chatplane-api CORS_ALLOWED_ORIGINS="$ORIGINS" LISTEN_ADDR="127.0.0.1:$API_PORT" \
   RAG_CORPUS_DIR="$RAG_CORPUS_DIR" DOCS_BASE_URL="$DOCS_BASE_URL" \
+  WEB_DIR="$WEB_DIR" WEB_AUTH_URL="$AUTH_URL" \
   "$API_BIN" serve >>"$DEV_DIR/logs/api.log" 2>&1 &
 API_PID=$!
 stack_wait_http "http://127.0.0.1:$API_PORT/readyz" "$API_PID" 60 ||
@@ -149,6 +163,7 @@ stack_wait_http "http://127.0.0.1:$API_PORT/readyz" "$API_PID" 60 ||
 cat <<EOF
 
   chatplane is up.
+    web app      $API_URL/   (sign up and ask; the widget is $API_URL/widget.js)
     auth server  $AUTH_URL   (Better Auth: $AUTH_URL/api/auth/*, JWKS $AUTH_URL/api/auth/jwks)
     chat API     $API_URL   (health $API_URL/healthz)
     PostgreSQL   $DB_HOST:$DB_PORT   databases $AUTH_DB, $API_DB

@@ -1,6 +1,7 @@
 // The chat application: header (who is signed in, sign out), history and chat. The full page
 // and the widget render this same component; `variant` only changes the layout.
 import { useCallback, useMemo, useRef, useState } from 'react';
+import { createPortal } from 'react-dom';
 import { ChatApi } from './api';
 import { makeAuthClient, TokenSource } from './auth';
 import type { ChatConfig } from './config';
@@ -25,9 +26,11 @@ interface Props {
   /** Called when "Ask about this" is used, so the widget can open its panel. */
   onQuote?: () => void;
   onClose?: () => void;
+  /** Where "Ask about this" is rendered when this app may be hidden (the closed widget). */
+  askPortal?: Element | null;
 }
 
-export function ChatApp({ variant, onQuote, onClose }: Props) {
+export function ChatApp({ variant, onQuote, onClose, askPortal }: Props) {
   const { auth, tokens } = useServices();
   const session = auth.useSession();
   const user = session.data?.user;
@@ -56,6 +59,16 @@ export function ChatApp({ variant, onQuote, onClose }: Props) {
     setHistoryOpen(false);
     setTimeout(() => inputRef.current?.focus(), 0);
   };
+
+  const ask = (
+    <AskAboutThis
+      onAsk={(q) => {
+        setQuote(q);
+        onQuote?.();
+        setTimeout(() => inputRef.current?.focus(), 0);
+      }}
+    />
+  );
 
   return (
     <div className={`cp-app cp-${variant}`}>
@@ -104,13 +117,7 @@ export function ChatApp({ variant, onQuote, onClose }: Props) {
           />
         </div>
       )}
-      <AskAboutThis
-        onAsk={(q) => {
-          setQuote(q);
-          onQuote?.();
-          setTimeout(() => inputRef.current?.focus(), 0);
-        }}
-      />
+      {askPortal ? createPortal(ask, askPortal) : ask}
     </div>
   );
 }

@@ -9,13 +9,14 @@ import css from './styles.css?inline';
 
 function Widget({ config }: { config: ChatConfig }) {
   const [open, setOpen] = useState(false);
+  const [root, setRoot] = useState<HTMLDivElement | null>(null);
   return (
     <ServicesProvider config={config}>
-      <div className="cp-root">
+      <div className="cp-root" ref={setRoot}>
         {/* Hidden, not unmounted, when closed: the conversation survives, and a selection on
             the page still offers "Ask about this", which opens the panel. */}
         <div className="cp-widget-panel" role="dialog" aria-label="Documentation chat" hidden={!open}>
-          <ChatApp variant="widget" onQuote={() => setOpen(true)} onClose={() => setOpen(false)} />
+          <ChatApp variant="widget" askPortal={root} onQuote={() => setOpen(true)} onClose={() => setOpen(false)} />
         </div>
         <button
           type="button"
