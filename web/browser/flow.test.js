@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { freePort, ROOT, startStack } from '../../e2e/lib/stack.js';
 import { launch, seriousViolations } from './lib/browser.js';
-import { CORPUS_DIR, QUESTION } from './lib/corpus.js';
+import { CORPUS_DIR, QUESTION, SEARCH_WORD } from './lib/corpus.js';
 import { startDocsSite } from './lib/docs-site.js';
 
 const WEB_DIR = process.env.WEB_DIR ?? `${ROOT}web/dist`;
@@ -163,12 +163,12 @@ test('sign up, ask, read a table with sources, find it again, rename, delete, si
 
   // Rename (kept across a reload), then delete after confirming.
   await history.getByRole('button', { name: /^Rename/ }).first().click();
-  await history.getByLabel('New title').fill('Streaming events (renamed)');
+  await history.getByLabel('New title').fill('Renamed by the browser test');
   await history.getByRole('button', { name: 'Save' }).click();
-  await history.locator('.cp-title', { hasText: 'Streaming events (renamed)' }).waitFor();
+  await history.locator('.cp-title', { hasText: 'Renamed by the browser test' }).waitFor();
   await page.reload();
-  await history.locator('.cp-title', { hasText: 'Streaming events (renamed)' }).waitFor({ timeout: T });
-  await history.getByRole('button', { name: 'Delete “Streaming events (renamed)”' }).click();
+  await history.locator('.cp-title', { hasText: 'Renamed by the browser test' }).waitFor({ timeout: T });
+  await history.getByRole('button', { name: 'Delete “Renamed by the browser test”' }).click();
   await history.getByRole('group', { name: /Delete/ }).getByRole('button', { name: 'Delete' }).click();
   await history.getByText('No conversations yet.').waitFor();
   await page.reload();
@@ -176,7 +176,7 @@ test('sign up, ask, read a table with sources, find it again, rename, delete, si
 
   // One more question so the second user has something not to see; search finds it.
   await ask(page, QUESTION);
-  await history.getByLabel('Search your messages').fill('delta');
+  await history.getByLabel('Search your messages').fill(SEARCH_WORD);
   await history.getByRole('button', { name: 'Search' }).click();
   await history.getByRole('region', { name: 'Search results' }).locator('.cp-hit').first().waitFor({ timeout: T });
 
@@ -199,7 +199,7 @@ test('a second user sees none of the first user’s conversations', async () => 
   await page.getByRole('button', { name: 'History' }).click();
   const history = page.getByRole('navigation', { name: 'Conversation history' });
   await history.getByText('No conversations yet.').waitFor({ timeout: T });
-  await history.getByLabel('Search your messages').fill('delta');
+  await history.getByLabel('Search your messages').fill(SEARCH_WORD);
   await history.getByRole('button', { name: 'Search' }).click();
   await history.getByText('No messages match.').waitFor({ timeout: T });
   await history.getByRole('button', { name: 'New conversation' }).click();
