@@ -130,9 +130,14 @@ if [ -z "${WEB_DIR:-}" ]; then
     stack_say "installing the web UI's packages (npm ci)"
     (cd web && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  stack_say "building the web UI (web/dist)"
-  (cd web && npm run -s build >"$DEV_DIR/logs/web-build.log" 2>&1) ||
-    stack_die "the web UI did not build; see $DEV_DIR/logs/web-build.log"
+  # Rebuilt only when a source is newer than the last build (`make test` type-checks it).
+  if [ ! -f web/dist/index.html ] || [ ! -f web/dist/widget.js ] || [ -n "$(find web/src web/public \
+    web/index.html web/package-lock.json web/vite.config.ts web/vite.widget.config.ts \
+    -newer web/dist/widget.js -print -quit)" ]; then
+    stack_say "building the web UI (web/dist)"
+    (cd web && npm run -s build:dist >"$DEV_DIR/logs/web-build.log" 2>&1) ||
+      stack_die "the web UI did not build; see $DEV_DIR/logs/web-build.log"
+  fi
   WEB_DIR=$ROOT/web/dist
 fi
 
