@@ -26,6 +26,8 @@ pub struct Settings {
     pub rag: RagSettings,
     pub log_dir: Option<PathBuf>,
     pub otlp_endpoint: Option<String>,
+    /// The web UI served at `/` (`WEB_DIR`); `None` without it.
+    pub web: Option<crate::routes::WebSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -305,6 +307,13 @@ impl Settings {
         let rag = r.rag();
         let log_dir = r.get("LOG_DIR").map(PathBuf::from);
         let otlp_endpoint = r.get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let web = crate::routes::WebSettings::from_lookup(|n| r.get(n), auth_url.as_ref())
+            .unwrap_or_else(|problems| {
+                for (name, why) in problems {
+                    r.fail(&name, why);
+                }
+                None
+            });
 
         match (database, auth_url, issuer, audience) {
             (Some(database), Some(url), Some(issuer), Some(audience)) if r.problems.is_empty() => {
@@ -330,6 +339,7 @@ impl Settings {
                     rag,
                     log_dir,
                     otlp_endpoint,
+                    web,
                 })
             }
             _ => Err(ConfigError {

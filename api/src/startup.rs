@@ -61,7 +61,11 @@ impl Application {
             limits: settings.limits,
             rag,
         };
-        let routes = routes::routes(context.clone(), &settings.http.cors_allowed_origins);
+        let routes = routes::routes(
+            context.clone(),
+            &settings.http.cors_allowed_origins,
+            settings.web.as_ref(),
+        )?;
         let listener = TcpListener::bind(settings.http.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.listen_addr))?;

@@ -13,6 +13,7 @@ mod query;
 mod search;
 mod table;
 mod users;
+mod web;
 
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -24,9 +25,14 @@ use crate::domain::ConversationId;
 use crate::error::{ApiError, recover};
 
 pub use table::label as route_label;
+pub use web::WebSettings;
 
-/// The whole API as one filter.
-pub fn routes(ctx: ApiContext, cors_origins: &[String]) -> BoxedFilter<(Response,)> {
+/// The whole API as one filter, with the web UI (when `web` is set) behind every API route.
+pub fn routes(
+    ctx: ApiContext,
+    cors_origins: &[String],
+    web: Option<&WebSettings>,
+) -> anyhow::Result<BoxedFilter<(Response,)>> {
     let api = health::routes(ctx.clone())
         .or(metrics::routes(ctx.clone()))
         .unify()
@@ -41,6 +47,8 @@ pub fn routes(ctx: ApiContext, cors_origins: &[String]) -> BoxedFilter<(Response
         .or(search::routes(ctx.clone()))
         .unify()
         .or(agents::routes(ctx))
+        .unify()
+        .or(web::routes(web)?)
         .unify()
         .recover(recover)
         .unify();
@@ -63,11 +71,12 @@ pub fn routes(ctx: ApiContext, cors_origins: &[String]) -> BoxedFilter<(Response
         ])
         .expose_headers(["link", "location", "retry-after", "x-request-id"])
         .max_age(600);
-    api.with(cors)
+    Ok(api
+        .with(cors)
         .map(warp::Reply::into_response)
         .recover(recover)
         .unify()
-        .boxed()
+        .boxed())
 }
 
 /// Handlers return `Result<impl Reply, ApiError>`; this makes one `Response` of either side.

@@ -12,3 +12,4 @@ mod isolation;
 mod messages;
 mod retrieval;
 mod telemetry;
+mod web;
