@@ -103,6 +103,14 @@ pub static ROUTES: [Route; 15] = [
     route(Verb::Post, "/agents/run", Operation::RunAgent),
 ];
 
+/// Whether `segment` is the first path segment of an API route: such paths never fall back to the
+/// web app, so an unknown API path keeps its JSON 404.
+pub fn is_api_prefix(segment: &str) -> bool {
+    ROUTES
+        .iter()
+        .any(|r| r.path.trim_start_matches('/').split('/').next() == Some(segment))
+}
+
 impl Route {
     /// The values of the template's `{…}` segments when `path` matches it.
     pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {

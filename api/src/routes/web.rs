@@ -17,16 +17,6 @@ use warp::reply::Response;
 use crate::error::ApiError;
 
 /// First path segments that belong to the API (see `server::route_label`).
-const API_PREFIXES: &[&str] = &[
-    "healthz",
-    "readyz",
-    "metrics",
-    "openapi.json",
-    "users",
-    "conversations",
-    "search",
-    "agents",
-];
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
@@ -156,7 +146,7 @@ async fn serve(ui: &WebUi, raw: &str) -> Option<Result<Response, ApiError>> {
     };
     if segments
         .first()
-        .is_some_and(|s| API_PREFIXES.contains(&s.as_str()))
+        .is_some_and(|s| super::table::is_api_prefix(s))
     {
         return None;
     }

@@ -11,7 +11,7 @@ trap pg_test_server_end EXIT
 pg_test_server_begin
 
 for tool in node npm; do
-  command -v "$tool" >/dev/null || { echo "45-web: $tool is required" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "35-web: $tool is required" >&2; exit 1; }
 done
 
 echo "-- npm ci (web, auth-server, e2e)"
@@ -28,7 +28,7 @@ echo "-- web: component tests (vitest)"
 if [ ! -x /usr/bin/chromium ]; then
   echo "-- installing chromium (Debian)"
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    echo "45-web: /usr/bin/chromium is missing; install Debian's chromium package" >&2
+    echo "35-web: /usr/bin/chromium is missing; install Debian's chromium package" >&2
     exit 1
   fi
   apt-get update -qq
