@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint bench eval-rag e2e-kind cluster cluster-down
+.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind cluster cluster-down
 dev:
 	bash scripts/dev.sh
 
@@ -15,6 +15,11 @@ fmt:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# Regenerates .sqlx/ (the offline data of the compile-time SQL checks) after a query or a
+# migration changed; `make test` fails while it is stale.
+sqlx-prepare:
+	bash scripts/sqlx-prepare.sh
 
 bench:
 	bash bench/run.sh

@@ -21,6 +21,9 @@ fi
 git ls-files -co --exclude-standard -z '*.sh' | xargs -0 shellcheck -x
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo sqlx prepare --check"
+# The committed .sqlx/ query data (what offline builds check the SQL against) matches the code.
+bash scripts/sqlx-prepare.sh --check
 echo "== cargo test"
 # Each integration test makes its own database in the private cluster.
 cargo test --workspace --locked

@@ -21,7 +21,7 @@ use chatplane_api::ingest::ingest;
 use chatplane_api::rag::eval::QuestionSet;
 use chatplane_api::rag::{Hints, Retriever};
 use common::llm::{LlmServer, Step};
-use common::{AppOptions, TestApp, fixture_corpus_dir, question_set, spawn_app_with};
+use common::{TestApp, fixture_corpus_dir, question_set};
 use serde_json::json;
 
 const RETRIEVALS: usize = 2_000;
@@ -279,25 +279,16 @@ async fn run() {
     // /agents/run over HTTP on the same big corpus: extractive, and with a model that answers
     // at once (a local OpenAI-compatible server), beside appending a message.
     let llm = LlmServer::start(vec![Step::Answer("An instant answer [1]."); REQUESTS + 100]).await;
-    let mut env = vec![
-        ("RAG_CORPUS_DIR", dir.display().to_string()),
-        ("AGENTS_RATE_PER_MINUTE", "0".to_owned()),
-    ];
-    let extractive = spawn_app_with(AppOptions {
-        env: env.clone(),
-        wait_ready: false,
-        ..Default::default()
-    })
-    .await;
+    let app = || {
+        TestApp::builder()
+            .env("RAG_CORPUS_DIR", dir.display().to_string())
+            .env("AGENTS_RATE_PER_MINUTE", "0")
+            .unready()
+    };
+    let extractive = app().spawn().await;
     // Each app ingests the 10,000 chunks into its own database before it is ready.
     extractive.wait_ready_within(Duration::from_secs(300)).await;
-    env.extend(llm.env());
-    let with_model = spawn_app_with(AppOptions {
-        env,
-        wait_ready: false,
-        ..Default::default()
-    })
-    .await;
+    let with_model = app().llm(&llm).spawn().await;
     with_model.wait_ready_within(Duration::from_secs(300)).await;
     http_round(&extractive, q, "extractive").await;
     http_round(&with_model, q, "instant local model").await;

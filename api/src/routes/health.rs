@@ -23,7 +23,7 @@ pub fn routes(
 async fn readiness(ctx: ApiContext) -> Response {
     let database = tokio::time::timeout(
         Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(&ctx.db),
+        sqlx::query_scalar!("SELECT 1").fetch_one(&ctx.db),
     )
     .await;
     let database_ok = matches!(database, Ok(Ok(_)));

@@ -4,7 +4,7 @@ use sqlx::PgPool;
 
 use crate::domain::{ConversationId, Cursor, PageSize, Title, UserId};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ConversationRow {
     pub id: ConversationId,
     pub title: String,
@@ -28,13 +28,14 @@ pub async fn create(
     owner: &UserId,
     title: &Title,
 ) -> Result<ConversationRow, sqlx::Error> {
-    sqlx::query_as(
-        "INSERT INTO conversations (id, user_id, title) VALUES ($1, $2, $3)
-         RETURNING id, title, created_at, updated_at",
+    sqlx::query_as!(
+        ConversationRow,
+        r#"INSERT INTO conversations (id, user_id, title) VALUES ($1, $2, $3)
+         RETURNING id AS "id: ConversationId", title, created_at, updated_at"#,
+        ConversationId::new().as_uuid(),
+        owner.as_ref(),
+        title.as_ref(),
     )
-    .bind(ConversationId::new())
-    .bind(owner.as_ref())
-    .bind(title.as_ref())
     .fetch_one(db)
     .await
 }
@@ -48,26 +49,28 @@ pub async fn for_client_key(
     key: &str,
     title: &Title,
 ) -> Result<ConversationRow, sqlx::Error> {
-    let created: Option<ConversationRow> = sqlx::query_as(
-        "INSERT INTO conversations (id, user_id, title, client_key) VALUES ($1, $2, $3, $4)
+    let created = sqlx::query_as!(
+        ConversationRow,
+        r#"INSERT INTO conversations (id, user_id, title, client_key) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, client_key) DO NOTHING
-         RETURNING id, title, created_at, updated_at",
+         RETURNING id AS "id: ConversationId", title, created_at, updated_at"#,
+        ConversationId::new().as_uuid(),
+        owner.as_ref(),
+        title.as_ref(),
+        key,
     )
-    .bind(ConversationId::new())
-    .bind(owner.as_ref())
-    .bind(title.as_ref())
-    .bind(key)
     .fetch_optional(db)
     .await?;
     if let Some(row) = created {
         return Ok(row);
     }
-    sqlx::query_as(
-        "SELECT id, title, created_at, updated_at FROM conversations
-          WHERE user_id = $1 AND client_key = $2",
+    sqlx::query_as!(
+        ConversationRow,
+        r#"SELECT id AS "id: ConversationId", title, created_at, updated_at FROM conversations
+          WHERE user_id = $1 AND client_key = $2"#,
+        owner.as_ref(),
+        key,
     )
-    .bind(owner.as_ref())
-    .bind(key)
     .fetch_one(db)
     .await
 }
@@ -80,17 +83,18 @@ pub async fn list(
     size: PageSize,
     after: Option<Cursor>,
 ) -> Result<Vec<ConversationRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, title, created_at, updated_at FROM conversations
+    sqlx::query_as!(
+        ConversationRow,
+        r#"SELECT id AS "id: ConversationId", title, created_at, updated_at FROM conversations
           WHERE user_id = $1
             AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2, $3))
           ORDER BY updated_at DESC, id DESC
-          LIMIT $4",
+          LIMIT $4"#,
+        owner.as_ref(),
+        after.map(|c| c.at),
+        after.map(|c| c.id),
+        size.fetch(),
     )
-    .bind(owner.as_ref())
-    .bind(after.map(|c| c.at))
-    .bind(after.map(|c| c.id))
-    .bind(size.fetch())
     .fetch_all(db)
     .await
 }
@@ -100,12 +104,13 @@ pub async fn get(
     owner: &UserId,
     id: ConversationId,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, title, created_at, updated_at FROM conversations
-          WHERE id = $1 AND user_id = $2",
+    sqlx::query_as!(
+        ConversationRow,
+        r#"SELECT id AS "id: ConversationId", title, created_at, updated_at FROM conversations
+          WHERE id = $1 AND user_id = $2"#,
+        id.as_uuid(),
+        owner.as_ref(),
     )
-    .bind(id)
-    .bind(owner.as_ref())
     .fetch_optional(db)
     .await
 }
@@ -116,23 +121,26 @@ pub async fn rename(
     id: ConversationId,
     title: &Title,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE conversations SET title = $3, updated_at = now()
+    sqlx::query_as!(
+        ConversationRow,
+        r#"UPDATE conversations SET title = $3, updated_at = now()
           WHERE id = $1 AND user_id = $2
-          RETURNING id, title, created_at, updated_at",
+          RETURNING id AS "id: ConversationId", title, created_at, updated_at"#,
+        id.as_uuid(),
+        owner.as_ref(),
+        title.as_ref(),
     )
-    .bind(id)
-    .bind(owner.as_ref())
-    .bind(title.as_ref())
     .fetch_optional(db)
     .await
 }
 
 pub async fn delete(db: &PgPool, owner: &UserId, id: ConversationId) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM conversations WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(owner.as_ref())
-        .execute(db)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM conversations WHERE id = $1 AND user_id = $2",
+        id.as_uuid(),
+        owner.as_ref(),
+    )
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::rag::markdown::Page;
 
 /// What an ingest run knows about a file already stored.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct StoredFile {
     pub path: String,
     pub file_hash: String,
@@ -16,26 +16,27 @@ pub struct StoredFile {
 /// nothing to do. Held until the transaction ends.
 pub async fn lock_for_ingest(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     // Any constant shared by all replicas works.
-    sqlx::query("SELECT pg_advisory_xact_lock(71636861)")
-        .execute(tx)
+    sqlx::query!("SELECT pg_advisory_xact_lock(71636861)")
+        .fetch_one(tx)
         .await?;
     Ok(())
 }
 
 pub async fn files(tx: &mut PgConnection) -> Result<Vec<StoredFile>, sqlx::Error> {
-    sqlx::query_as("SELECT path, file_hash FROM corpus_files ORDER BY path")
-        .fetch_all(tx)
-        .await
+    sqlx::query_as!(
+        StoredFile,
+        "SELECT path, file_hash FROM corpus_files ORDER BY path"
+    )
+    .fetch_all(tx)
+    .await
 }
 
 /// Removes a file, its postings and (by cascade) its chunks.
 pub async fn remove(tx: &mut PgConnection, path: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM corpus_postings WHERE path = $1")
-        .bind(path)
+    sqlx::query!("DELETE FROM corpus_postings WHERE path = $1", path)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM corpus_files WHERE path = $1")
-        .bind(path)
+    sqlx::query!("DELETE FROM corpus_files WHERE path = $1", path)
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -48,24 +49,22 @@ pub async fn put(
     file_hash: &str,
     page: &Page,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO corpus_files (path, slug, file_hash, chunk_count) VALUES ($1, $2, $3, $4)
          ON CONFLICT (path) DO UPDATE
             SET slug = EXCLUDED.slug, file_hash = EXCLUDED.file_hash,
                 chunk_count = EXCLUDED.chunk_count, ingested_at = now()",
+        path,
+        page.slug,
+        file_hash,
+        i32::try_from(page.chunks.len()).unwrap_or(i32::MAX),
     )
-    .bind(path)
-    .bind(&page.slug)
-    .bind(file_hash)
-    .bind(i32::try_from(page.chunks.len()).unwrap_or(i32::MAX))
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM corpus_postings WHERE path = $1")
-        .bind(path)
+    sqlx::query!("DELETE FROM corpus_postings WHERE path = $1", path)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM corpus_chunks WHERE path = $1")
-        .bind(path)
+    sqlx::query!("DELETE FROM corpus_chunks WHERE path = $1", path)
         .execute(&mut *tx)
         .await?;
     if page.chunks.is_empty() {
@@ -84,29 +83,30 @@ pub async fn put(
     let anchors: Vec<&str> = page.chunks.iter().map(|c| c.anchor.as_str()).collect();
     let contents: Vec<&str> = page.chunks.iter().map(|c| c.content.as_str()).collect();
     let hashes: Vec<String> = page.chunks.iter().map(|c| sha256_hex(&c.content)).collect();
-    sqlx::query(
+    // `as &[&str]`: the macro checks text[] against String slices; borrowed ones encode the same.
+    sqlx::query!(
         "INSERT INTO corpus_chunks (path, slug, title, chapter_number, page_number,
                                     position, heading, heading_path, anchor, content, content_hash)
          SELECT $1, $2, $3, $4, $5, t.*
            FROM unnest($6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS t",
+        path,
+        page.slug,
+        page.title,
+        page.chapter_number,
+        page.page_number,
+        &positions,
+        &headings as &[&str],
+        &paths as &[&str],
+        &anchors as &[&str],
+        &contents as &[&str],
+        &hashes,
     )
-    .bind(path)
-    .bind(&page.slug)
-    .bind(&page.title)
-    .bind(page.chapter_number)
-    .bind(page.page_number)
-    .bind(positions)
-    .bind(headings)
-    .bind(paths)
-    .bind(anchors)
-    .bind(contents)
-    .bind(hashes)
     .execute(&mut *tx)
     .await?;
     // A term in the section's own heading (weight class A) counts twice a term anywhere else:
     // the heading names the section's subject. Heavier weights let whole lessons win on their
     // title and lost recall on the question set.
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO corpus_postings (path, word, chunk_id, wtf, len)
          SELECT c.path, u.lexeme, c.id,
                 (SELECT sum(CASE w WHEN 'A' THEN 1.0 ELSE 0.5 END) FROM unnest(u.weights) w),
@@ -116,8 +116,8 @@ pub async fn put(
                                  FROM unnest(c.tsv)) l
            CROSS JOIN LATERAL unnest(c.tsv) u
           WHERE c.path = $1",
+        path,
     )
-    .bind(path)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -126,16 +126,16 @@ pub async fn put(
 /// Recounts the chunks holding each term, the corpus size and the mean chunk length (after
 /// any change, in the ingest transaction).
 pub async fn refresh_terms(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM corpus_terms")
+    sqlx::query!("DELETE FROM corpus_terms")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO corpus_terms (word, ndoc)
          SELECT word, count(*) FROM corpus_postings GROUP BY word",
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO corpus_stats (chunks, avg_len)
          SELECT count(*), coalesce(avg(len), 1)
            FROM (SELECT DISTINCT chunk_id, len FROM corpus_postings) c
@@ -150,7 +150,7 @@ pub async fn refresh_terms(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
 /// corpus, so ranking reads the postings index without visiting the table. Outside the
 /// transaction (VACUUM cannot run in one); autovacuum would get there too, later.
 pub async fn vacuum(db: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("VACUUM (ANALYZE) corpus_postings, corpus_terms, corpus_stats")
+    sqlx::query!("VACUUM (ANALYZE) corpus_postings, corpus_terms, corpus_stats")
         .execute(db)
         .await?;
     Ok(())
@@ -162,7 +162,7 @@ pub fn sha256_hex(text: impl AsRef<[u8]>) -> String {
 }
 
 /// A retrieved passage.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Passage {
     pub slug: String,
     pub title: String,
@@ -206,8 +206,9 @@ pub async fn search(
     k: u32,
     ranking: Ranking,
 ) -> Result<Vec<Passage>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH stats AS MATERIALIZED (
+    sqlx::query_as!(
+        Passage,
+        r#"WITH stats AS MATERIALIZED (
             SELECT chunks, avg_len FROM corpus_stats
          ), words AS (
             SELECT lexeme, 1.0::float8 AS weight FROM unnest(to_tsvector('english', $1))
@@ -237,20 +238,20 @@ pub async fn search(
              LIMIT $4
          )
          SELECT c.slug, c.title, c.heading, c.anchor, c.content, c.chapter_number,
-                c.page_number, top.score::float4 AS score
+                c.page_number, top.score::float4 AS "score!"
            FROM top JOIN corpus_chunks c ON c.id = top.chunk_id
-          ORDER BY top.score DESC, c.id",
+          ORDER BY top.score DESC, c.id"#,
+        query,
+        highlight,
+        page,
+        i64::from(k),
+        ranking.hint_weight,
+        ranking.page_boost,
+        i64::from(ranking.hint_terms),
+        ranking.k1,
+        ranking.b,
+        ranking.common_share,
     )
-    .bind(query)
-    .bind(highlight)
-    .bind(page)
-    .bind(i64::from(k))
-    .bind(ranking.hint_weight)
-    .bind(ranking.page_boost)
-    .bind(i64::from(ranking.hint_terms))
-    .bind(ranking.k1)
-    .bind(ranking.b)
-    .bind(ranking.common_share)
     .fetch_all(db)
     .await
 }
@@ -261,11 +262,11 @@ pub async fn page_text(
     slug: &str,
     max_chunks: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT content FROM corpus_chunks WHERE slug = $1 ORDER BY path, position LIMIT $2",
+        slug,
+        max_chunks,
     )
-    .bind(slug)
-    .bind(max_chunks)
     .fetch_all(db)
     .await
 }

@@ -8,7 +8,7 @@ use crate::domain::{
     ConversationId, Cursor, MessageContent, MessageStatus, PageSize, Role, Sources, UserId,
 };
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MessageRow {
     pub id: Uuid,
     pub conversation_id: ConversationId,
@@ -40,22 +40,11 @@ pub struct NewMessage {
     pub status: MessageStatus,
 }
 
-/// A row of the page query, decoded by position (the hot read path; by-name lookups showed in
-/// its profile). The message columns are NULL for a conversation without messages.
-type PageRow = (
-    Option<Uuid>,
-    ConversationId,
-    Option<Role>,
-    Option<String>,
-    Option<Box<RawValue>>,
-    Option<String>,
-    Option<MessageStatus>,
-    Option<DateTime<Utc>>,
-);
-
 /// The newest `size` messages before `before` (newest first, plus one to detect a next page),
 /// or `None` when the conversation is not the owner's. One round trip: the ownership check
-/// and the page come from the same statement.
+/// and the page come from the same statement. The message columns are NULL for a conversation
+/// without messages (the `?` overrides). The macro decodes columns by position, as this hot read
+/// path wants (by-name lookups showed in its profile).
 pub async fn page(
     db: &PgPool,
     owner: &UserId,
@@ -63,9 +52,11 @@ pub async fn page(
     size: PageSize,
     before: Option<Cursor>,
 ) -> Result<Option<Vec<MessageRow>>, sqlx::Error> {
-    let rows: Vec<PageRow> = sqlx::query_as(
-        "SELECT m.id, c.id AS conversation_id, m.role, m.content, m.sources, m.agent_type,
-                m.status, m.created_at
+    let rows = sqlx::query!(
+        r#"SELECT m.id AS "id?", c.id AS "conversation_id: ConversationId", m.role AS "role?: Role",
+                m.content AS "content?", m.sources AS "sources?: Box<RawValue>",
+                m.agent_type AS "agent_type?", m.status AS "status?: MessageStatus",
+                m.created_at AS "created_at?"
            FROM conversations c
            LEFT JOIN LATERAL (
                 SELECT id, role, content, sources, agent_type, status, created_at
@@ -74,13 +65,13 @@ pub async fn page(
                    AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
                  ORDER BY created_at DESC, id DESC
                  LIMIT $5) m ON true
-          WHERE c.id = $1 AND c.user_id = $2",
+          WHERE c.id = $1 AND c.user_id = $2"#,
+        conversation.as_uuid(),
+        owner.as_ref(),
+        before.map(|c| c.at),
+        before.map(|c| c.id),
+        size.fetch(),
     )
-    .bind(conversation)
-    .bind(owner.as_ref())
-    .bind(before.map(|c| c.at))
-    .bind(before.map(|c| c.id))
-    .bind(size.fetch())
     .fetch_all(db)
     .await?;
     if rows.is_empty() {
@@ -88,20 +79,18 @@ pub async fn page(
     }
     Ok(Some(
         rows.into_iter()
-            .filter_map(
-                |(id, conversation_id, role, content, sources, agent_type, status, created_at)| {
-                    Some(MessageRow {
-                        id: id?,
-                        conversation_id,
-                        role: role?,
-                        content: content?,
-                        sources: sources?,
-                        agent_type,
-                        status: status?,
-                        created_at: created_at?,
-                    })
-                },
-            )
+            .filter_map(|r| {
+                Some(MessageRow {
+                    id: r.id?,
+                    conversation_id: r.conversation_id,
+                    role: r.role?,
+                    content: r.content?,
+                    sources: r.sources?,
+                    agent_type: r.agent_type,
+                    status: r.status?,
+                    created_at: r.created_at?,
+                })
+            })
             .collect(),
     ))
 }
@@ -117,23 +106,26 @@ pub async fn append<'e, E>(
 where
     E: sqlx::PgExecutor<'e>,
 {
-    sqlx::query_as(
-        "WITH c AS (
+    sqlx::query_as!(
+        MessageRow,
+        r#"WITH c AS (
             UPDATE conversations SET updated_at = now()
              WHERE id = $1 AND user_id = $2
             RETURNING id)
          INSERT INTO messages (id, conversation_id, role, content, sources, agent_type, status)
          SELECT $3, c.id, $4, $5, $6, $7, $8 FROM c
-         RETURNING id, conversation_id, role, content, sources, agent_type, status, created_at",
+         RETURNING id, conversation_id AS "conversation_id: ConversationId", role AS "role: Role",
+                   content, sources AS "sources: Box<RawValue>", agent_type,
+                   status AS "status: MessageStatus", created_at"#,
+        conversation.as_uuid(),
+        owner.as_ref(),
+        Uuid::now_v7(),
+        message.role.as_str(),
+        message.content.as_ref(),
+        message.sources.into_value(),
+        message.agent_type,
+        message.status.as_str(),
     )
-    .bind(conversation)
-    .bind(owner.as_ref())
-    .bind(Uuid::now_v7())
-    .bind(message.role.as_str())
-    .bind(message.content.as_ref())
-    .bind(message.sources.into_value())
-    .bind(message.agent_type)
-    .bind(message.status.as_str())
     .fetch_optional(db)
     .await
 }
@@ -147,18 +139,19 @@ pub async fn recent_turns(
     except: Uuid,
     limit: i64,
 ) -> Result<Vec<(Role, String)>, sqlx::Error> {
-    let mut rows: Vec<(Role, String)> = sqlx::query_as(
-        "SELECT m.role, m.content
+    let mut rows = sqlx::query!(
+        r#"SELECT m.role AS "role: Role", m.content
            FROM conversations c
            JOIN messages m ON m.conversation_id = c.id
           WHERE c.id = $1 AND c.user_id = $2 AND m.id <> $3 AND m.status = 'complete'
           ORDER BY m.created_at DESC, m.id DESC
-          LIMIT $4",
+          LIMIT $4"#,
+        conversation.as_uuid(),
+        owner.as_ref(),
+        except,
+        limit,
     )
-    .bind(conversation)
-    .bind(owner.as_ref())
-    .bind(except)
-    .bind(limit)
+    .map(|r| (r.role, r.content))
     .fetch_all(db)
     .await?;
     rows.reverse();

@@ -1,5 +1,9 @@
 //! The SQL. Every function that touches chat data takes the caller's `&UserId` and scopes its
 //! query by it, so isolation shows in each signature.
+//!
+//! Every statement is a `sqlx::query!`-family macro: the SQL, its parameter types and its
+//! columns' types and nullability are checked at compile time, offline against the committed
+//! `.sqlx/` data (`make sqlx-prepare` rewrites it after a query or migration changes).
 
 pub mod conversations;
 pub mod corpus;

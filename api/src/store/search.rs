@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::domain::{PageSize, UserId};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize)]
 pub struct SearchHit {
     pub message_id: Uuid,
     pub conversation_id: Uuid,
@@ -23,22 +23,24 @@ pub async fn messages(
     query: &str,
     size: PageSize,
 ) -> Result<Vec<SearchHit>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.id AS message_id, c.id AS conversation_id, c.title AS conversation_title,
+    // `"rank!"`, `"snippet!"`: function results, which the macro cannot prove non-null.
+    sqlx::query_as!(
+        SearchHit,
+        r#"SELECT m.id AS message_id, c.id AS conversation_id, c.title AS conversation_title,
                 m.role, m.created_at,
-                ts_rank(m.search, q) AS rank,
+                ts_rank(m.search, q) AS "rank!",
                 ts_headline('english', m.content, q,
-                            'MaxWords=30, MinWords=10, StartSel=**, StopSel=**') AS snippet
+                            'MaxWords=30, MinWords=10, StartSel=**, StopSel=**') AS "snippet!"
            FROM conversations c
            JOIN messages m ON m.conversation_id = c.id,
                 websearch_to_tsquery('english', $2) q
           WHERE c.user_id = $1 AND m.search @@ q
-          ORDER BY rank DESC, m.created_at DESC
-          LIMIT $3",
+          ORDER BY "rank!" DESC, m.created_at DESC
+          LIMIT $3"#,
+        owner.as_ref(),
+        query,
+        i64::from(size.get()),
     )
-    .bind(owner.as_ref())
-    .bind(query)
-    .bind(i64::from(size.get()))
     .fetch_all(db)
     .await
 }

@@ -4,7 +4,7 @@ use sqlx::PgPool;
 
 use crate::domain::{Profile, UserId};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize)]
 pub struct UserRow {
     pub id: String,
     pub email: Option<String>,
@@ -16,34 +16,36 @@ pub struct UserRow {
 
 /// Inserts the user, or updates the profile only when it changed (no dead tuples otherwise).
 pub async fn upsert(db: &PgPool, id: &UserId, profile: &Profile) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO users (id, email, name, image) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE
             SET email = EXCLUDED.email, name = EXCLUDED.name, image = EXCLUDED.image,
                 updated_at = now()
           WHERE (users.email, users.name, users.image)
                 IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.name, EXCLUDED.image)",
+        id.as_ref(),
+        profile.email.as_deref(),
+        profile.name.as_deref(),
+        profile.image.as_deref(),
     )
-    .bind(id.as_ref())
-    .bind(&profile.email)
-    .bind(&profile.name)
-    .bind(&profile.image)
     .execute(db)
     .await?;
     Ok(())
 }
 
 pub async fn get(db: &PgPool, id: &UserId) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, name, image, created_at, updated_at FROM users WHERE id = $1")
-        .bind(id.as_ref())
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        UserRow,
+        "SELECT id, email, name, image, created_at, updated_at FROM users WHERE id = $1",
+        id.as_ref(),
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// Erases the user's row and, by cascade, every conversation and message of theirs.
 pub async fn delete(db: &PgPool, id: &UserId) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id.as_ref())
+    let done = sqlx::query!("DELETE FROM users WHERE id = $1", id.as_ref())
         .execute(db)
         .await?;
     Ok(done.rows_affected() > 0)

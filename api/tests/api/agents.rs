@@ -6,8 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::common::TestApp;
 use crate::common::llm::{LlmServer, MODEL, Step};
-use crate::common::{TestApp, spawn_rag_app};
 
 const DEW_POINT: &str = "What is the dew point?";
 
@@ -33,7 +33,7 @@ async fn messages(app: &TestApp, token: &str, conversation: &str, n: usize) -> V
 
 #[tokio::test]
 async fn without_a_model_the_answer_is_extractive_and_both_messages_are_stored() {
-    let app = spawn_rag_app(None, &[]).await;
+    let app = TestApp::builder().corpus().spawn().await;
     let (_, token) = app.user_with_token();
 
     let r = app
@@ -85,7 +85,7 @@ async fn without_a_model_the_answer_is_extractive_and_both_messages_are_stored()
 
 #[tokio::test]
 async fn an_extractive_answer_streams_as_sources_deltas_and_done() {
-    let app = spawn_rag_app(None, &[]).await;
+    let app = TestApp::builder().corpus().spawn().await;
     let (_, token) = app.user_with_token();
 
     let r = app
@@ -112,7 +112,7 @@ async fn a_model_answer_is_stored_and_the_prompt_holds_the_passages_and_history(
         "The **dew point** is where the air becomes saturated [1].",
     )])
     .await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, token) = app.user_with_token();
     let conversation = app.new_conversation(&token, "Fog").await;
     let earlier = app
@@ -167,7 +167,7 @@ async fn a_model_answer_is_stored_and_the_prompt_holds_the_passages_and_history(
 async fn a_streamed_model_answer_is_forwarded_and_stored_whole() {
     let answer = "Fog is likely when the dew point is close to the air temperature [1].";
     let llm = LlmServer::start(vec![Step::Answer(answer)]).await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, token) = app.user_with_token();
 
     let r = app
@@ -194,7 +194,7 @@ async fn a_streamed_model_answer_is_forwarded_and_stored_whole() {
 #[tokio::test]
 async fn a_429_is_retried_and_the_answer_then_stored_once() {
     let llm = LlmServer::start(vec![Step::Status(429), Step::Answer("Second time lucky.")]).await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, token) = app.user_with_token();
 
     let r = app
@@ -216,7 +216,7 @@ async fn a_model_timeout_is_a_504_and_stored_as_failed_without_a_retry() {
         Box::new(Step::Answer("too late")),
     )])
     .await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, token) = app.user_with_token();
     let conversation = app.new_conversation(&token, "Slow").await;
 
@@ -252,7 +252,7 @@ async fn a_failing_model_is_a_502_after_bounded_retries_streamed_or_not() {
         Step::Status(503),
     ])
     .await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, token) = app.user_with_token();
 
     let r = app
@@ -283,7 +283,7 @@ async fn a_failing_model_is_a_502_after_bounded_retries_streamed_or_not() {
 #[tokio::test]
 async fn a_refusal_by_the_model_is_not_retried() {
     let llm = LlmServer::start(vec![Step::Status(400), Step::Answer("never asked")]).await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, token) = app.user_with_token();
     let conversation = app.new_conversation(&token, "Refused").await;
 
@@ -303,7 +303,7 @@ async fn a_refusal_by_the_model_is_not_retried() {
 #[tokio::test]
 async fn a_malformed_stream_ends_with_an_error_event_and_a_failed_message() {
     let llm = LlmServer::start(vec![Step::Malformed]).await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, token) = app.user_with_token();
 
     let r = app
@@ -333,7 +333,12 @@ async fn a_reader_who_leaves_mid_stream_leaves_a_stored_incomplete_answer() {
         "one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight ",
     ];
     let llm = LlmServer::start(vec![Step::Dribble(pieces, Duration::from_millis(150))]).await;
-    let app = spawn_rag_app(Some(&llm), &[("LLM_TIMEOUT_SECS", "5")]).await;
+    let app = TestApp::builder()
+        .corpus()
+        .llm(&llm)
+        .env("LLM_TIMEOUT_SECS", "5")
+        .spawn()
+        .await;
     let (_, token) = app.user_with_token();
 
     let seen = app
@@ -365,7 +370,7 @@ async fn the_summarizer_summarises_highlighted_text_and_triage_routes_to_it() {
         "- **Dew point**: the saturation temperature.",
     )])
     .await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, token) = app.user_with_token();
     let highlighted = "The dew point is the temperature at which air becomes saturated.";
 
@@ -393,7 +398,7 @@ async fn the_summarizer_summarises_highlighted_text_and_triage_routes_to_it() {
     );
 
     // Without a model the summary is extractive, and says so.
-    let plain = spawn_rag_app(None, &[]).await;
+    let plain = TestApp::builder().corpus().spawn().await;
     let (_, token) = plain.user_with_token();
     let r = plain
         .post_agents_run(
@@ -411,7 +416,7 @@ async fn the_summarizer_summarises_highlighted_text_and_triage_routes_to_it() {
 #[tokio::test]
 async fn another_users_session_is_a_404_and_nothing_is_written_to_it() {
     let llm = LlmServer::start(vec![]).await;
-    let app = spawn_rag_app(Some(&llm), &[]).await;
+    let app = TestApp::builder().corpus().llm(&llm).spawn().await;
     let (_, alice) = app.user_with_token();
     let (_, mallory) = app.user_with_token();
     let conversation = app.new_conversation(&alice, "Private").await;
@@ -436,7 +441,7 @@ async fn another_users_session_is_a_404_and_nothing_is_written_to_it() {
 
 #[tokio::test]
 async fn bad_requests_are_refused_with_a_reason_and_write_nothing() {
-    let app = spawn_rag_app(None, &[]).await;
+    let app = TestApp::builder().corpus().spawn().await;
     let (_, token) = app.user_with_token();
     app.get_me(&token).await;
     let before = app.row_counts().await;
@@ -503,7 +508,11 @@ async fn bad_requests_are_refused_with_a_reason_and_write_nothing() {
 
 #[tokio::test]
 async fn the_per_user_rate_limit_answers_429_with_retry_after() {
-    let app = spawn_rag_app(None, &[("AGENTS_RATE_PER_MINUTE", "2")]).await;
+    let app = TestApp::builder()
+        .corpus()
+        .env("AGENTS_RATE_PER_MINUTE", "2")
+        .spawn()
+        .await;
     let (_, token) = app.user_with_token();
     let (_, other) = app.user_with_token();
     for _ in 0..2 {
@@ -541,7 +550,7 @@ const CLIENT_KEY: &str = "session_1700000000000_k3j4h5";
 
 #[tokio::test]
 async fn two_questions_with_one_client_session_key_land_in_one_conversation() {
-    let app = spawn_rag_app(None, &[]).await;
+    let app = TestApp::builder().corpus().spawn().await;
     let (_, token) = app.user_with_token();
     let ask = async |query: &str| {
         let r = app
@@ -566,7 +575,7 @@ async fn two_questions_with_one_client_session_key_land_in_one_conversation() {
 
 #[tokio::test]
 async fn the_same_client_session_key_from_two_users_is_two_conversations() {
-    let app = spawn_rag_app(None, &[]).await;
+    let app = TestApp::builder().corpus().spawn().await;
     let (_, alice) = app.user_with_token();
     let (_, bob) = app.user_with_token();
     let body = json!({"query": DEW_POINT, "session_id": CLIENT_KEY});

@@ -6,16 +6,12 @@ use serde_json::json;
 use crate::common::keys::{
     self, KeyKind, TestKey, TokenBuilder, now, tamper_payload, tamper_signature,
 };
-use crate::common::{AppOptions, Auth, TestUser, spawn_app, spawn_app_with};
+use crate::common::{Auth, TestApp, TestUser};
 
 #[tokio::test]
 async fn a_valid_token_of_each_key_type_is_accepted_and_syncs_the_user() {
     for key in [keys::ed25519(), keys::p256(), keys::rsa()] {
-        let app = spawn_app_with(AppOptions {
-            key: key.clone(),
-            ..Default::default()
-        })
-        .await;
+        let app = TestApp::builder().key(key.clone()).spawn().await;
         let user = TestUser::generate();
         let r = app.get_me(&app.token_for(&user)).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}: {}", key.kind, r.text);
@@ -34,7 +30,7 @@ async fn a_valid_token_of_each_key_type_is_accepted_and_syncs_the_user() {
 
 #[tokio::test]
 async fn every_broken_token_is_a_401_that_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = TestUser::generate();
     let key = app.key.clone();
     let base = || TokenBuilder::new(&key, &user);
@@ -136,7 +132,7 @@ fn app_iss() -> &'static str {
 
 #[tokio::test]
 async fn a_header_beyond_the_server_limit_is_refused_without_a_5xx() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let token = "a".repeat(512 * 1024);
     let r = app
         .request(Method::GET, "/users/me", Auth::Bearer(&token), None, &[])
@@ -146,7 +142,7 @@ async fn a_header_beyond_the_server_limit_is_refused_without_a_5xx() {
 
 #[tokio::test]
 async fn an_unknown_kid_refetches_once_then_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = TestUser::generate();
     let stranger = TestKey::generate(KeyKind::Ed25519);
     let before = app.auth.jwks_fetches();
@@ -194,7 +190,7 @@ async fn an_unknown_kid_refetches_once_then_is_refused() {
 
 #[tokio::test]
 async fn a_key_rotated_at_the_jwks_is_accepted_without_a_restart() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = TestUser::generate();
     let new_key = TestKey::generate(KeyKind::Ed25519);
     app.auth.set_keys(&[&app.key, &new_key]);
@@ -209,7 +205,7 @@ async fn a_key_rotated_at_the_jwks_is_accepted_without_a_restart() {
 
 #[tokio::test]
 async fn cached_keys_keep_working_while_the_jwks_endpoint_is_down() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = TestUser::generate();
     app.auth.set_down(true);
     let r = app.get_me(&app.token_for(&user)).await;
@@ -229,7 +225,7 @@ async fn cached_keys_keep_working_while_the_jwks_endpoint_is_down() {
 
 #[tokio::test]
 async fn x_user_id_alone_is_refused_and_logged() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let victim = TestUser::generate();
     let r = app
         .request(
@@ -253,7 +249,7 @@ async fn x_user_id_alone_is_refused_and_logged() {
 
 #[tokio::test]
 async fn x_user_id_must_match_the_verified_subject() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (user, token) = app.user_with_token();
     let ok = app
         .request(
@@ -289,7 +285,7 @@ async fn x_user_id_must_match_the_verified_subject() {
 
 #[tokio::test]
 async fn a_session_token_is_verified_by_the_auth_server_and_cached() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = TestUser::generate();
     let session = app.auth.open_session(&user);
     let r = app.get_me(&session).await;
@@ -321,11 +317,10 @@ async fn a_session_token_is_verified_by_the_auth_server_and_cached() {
 
 #[tokio::test]
 async fn a_closed_session_is_refused_once_the_cache_expires() {
-    let app = spawn_app_with(AppOptions {
-        env: vec![("SESSION_CACHE_TTL_SECS", "0".into())],
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("SESSION_CACHE_TTL_SECS", "0")
+        .spawn()
+        .await;
     let user = TestUser::generate();
     let session = app.auth.open_session(&user);
     assert_eq!(app.get_me(&session).await.status, StatusCode::OK);
@@ -337,7 +332,7 @@ async fn a_closed_session_is_refused_once_the_cache_expires() {
 
 #[tokio::test]
 async fn the_user_row_follows_profile_changes_in_the_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let user = TestUser::generate();
     assert_eq!(
         app.get_me(&app.token_for(&user)).await.status,

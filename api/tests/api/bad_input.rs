@@ -3,18 +3,15 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{AppOptions, Auth, spawn_app_with};
+use crate::common::{Auth, TestApp};
 
 #[tokio::test]
 async fn bad_requests_are_refused_with_a_reason_and_write_nothing() {
-    let app = spawn_app_with(AppOptions {
-        env: vec![
-            ("MAX_BODY_BYTES", "4096".into()),
-            ("MAX_MESSAGE_CHARS", "1000".into()),
-        ],
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("MAX_BODY_BYTES", "4096")
+        .env("MAX_MESSAGE_CHARS", "1000")
+        .spawn()
+        .await;
     let (_, token) = app.user_with_token();
     let id = app.new_conversation(&token, "existing").await;
     app.append_message(&token, &id, json!({"role": "user", "content": "hello"}))

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::common::fresh_database;
+use crate::common::empty_database;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatplane-api");
 
@@ -43,7 +43,7 @@ fn an_unknown_command_prints_usage() {
 
 #[tokio::test]
 async fn two_replicas_migrating_at_once_both_succeed() {
-    let (_, url) = fresh_database().await;
+    let (_, url) = empty_database().await;
     let run = || {
         let url = url.clone();
         tokio::task::spawn_blocking(move || {

@@ -3,11 +3,11 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::spawn_app;
+use crate::common::TestApp;
 
 #[tokio::test]
 async fn a_conversation_can_be_created_read_renamed_and_deleted() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.user_with_token();
 
     let r = app.create_conversation(&token, None).await;
@@ -47,7 +47,7 @@ async fn a_conversation_can_be_created_read_renamed_and_deleted() {
 
 #[tokio::test]
 async fn conversations_are_listed_newest_first_in_keyset_pages() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.user_with_token();
     let mut created = Vec::new();
     for n in 0..7 {

@@ -2,11 +2,11 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::common::{ALLOWED_ORIGIN, AppOptions, Auth, spawn_app, spawn_app_with};
+use crate::common::{ALLOWED_ORIGIN, Auth, TestApp};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = app
         .request(Method::GET, "/healthz", Auth::None, None, &[])
         .await;
@@ -24,12 +24,11 @@ async fn without_an_auth_server_the_app_is_not_ready_and_refuses_tokens_with_401
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let app = spawn_app_with(AppOptions {
-        env: vec![("AUTH_URL", url)],
-        wait_ready: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("AUTH_URL", url)
+        .unready()
+        .spawn()
+        .await;
     let r = app
         .request(Method::GET, "/readyz", Auth::None, None, &[])
         .await;
@@ -43,7 +42,7 @@ async fn without_an_auth_server_the_app_is_not_ready_and_refuses_tokens_with_401
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.user_with_token();
     app.list_conversations(&token, "").await;
     let text = app.metrics().await;
@@ -56,7 +55,7 @@ async fn metrics_count_requests_by_route_and_status() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = app
         .request(Method::GET, "/openapi.json", Auth::None, None, &[])
         .await;
@@ -78,7 +77,7 @@ async fn the_openapi_document_describes_every_route() {
 
 #[tokio::test]
 async fn cors_allows_exactly_the_configured_origins() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let preflight = async |origin: &'static str| {
         app.request(
             Method::OPTIONS,
@@ -127,7 +126,7 @@ async fn cors_allows_exactly_the_configured_origins() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = app
         .request(Method::GET, "/healthz", Auth::None, None, &[])
         .await;
@@ -156,7 +155,7 @@ async fn every_response_carries_a_request_id() {
 
 #[tokio::test]
 async fn a_stopped_app_finishes_and_closes_its_port() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let address = app.address.clone();
     app.stop().await;
     assert!(reqwest::get(format!("{address}/healthz")).await.is_err());
@@ -164,7 +163,7 @@ async fn a_stopped_app_finishes_and_closes_its_port() {
 
 #[tokio::test]
 async fn every_route_of_the_openapi_document_is_served_and_no_other() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let doc = app
         .request(Method::GET, "/openapi.json", Auth::None, None, &[])
         .await
@@ -210,11 +209,10 @@ async fn every_route_of_the_openapi_document_is_served_and_no_other() {
 
 #[tokio::test]
 async fn a_database_that_cannot_give_a_connection_is_a_503_with_retry_after() {
-    let app = spawn_app_with(AppOptions {
-        env: vec![("DATABASE_MAX_CONNECTIONS", "1".into())],
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("DATABASE_MAX_CONNECTIONS", "1")
+        .spawn()
+        .await;
     let (_, token) = app.user_with_token();
     // The caller's row is synced while the database still answers.
     assert_eq!(app.get_me(&token).await.status, StatusCode::OK);

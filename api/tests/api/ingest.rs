@@ -7,7 +7,7 @@ use chatplane_api::ingest::{IngestError, ingest};
 use chatplane_api::rag::{Hints, Retriever};
 use sqlx::PgPool;
 
-use crate::common::{CorpusCopy, migrated_database};
+use crate::common::{CorpusCopy, TestApp, migrated_database};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatplane-api");
 
@@ -212,19 +212,18 @@ async fn the_ingest_command_reports_changes_names_bad_files_and_fails_only_for_r
 
 #[tokio::test]
 async fn the_service_is_ready_only_once_its_corpus_is_ingested() {
-    let ready = crate::common::spawn_rag_app(None, &[]).await;
+    let ready = TestApp::builder().corpus().spawn().await;
     let r = ready.get("/readyz", "").await;
     assert_eq!(r.body["corpus"], "ok", "{}", r.text);
 
     let empty =
         std::env::temp_dir().join(format!("chatplane-empty-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&empty).expect("mkdir");
-    let app = crate::common::spawn_app_with(crate::common::AppOptions {
-        env: vec![("RAG_CORPUS_DIR", empty.display().to_string())],
-        wait_ready: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::builder()
+        .env("RAG_CORPUS_DIR", empty.display().to_string())
+        .unready()
+        .spawn()
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let r = app.get("/readyz", "").await;
     assert_eq!(r.status.as_u16(), 503, "{}", r.text);

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, spawn_app};
+use crate::common::TestApp;
 
 struct Owner {
     token: String,
@@ -25,7 +25,7 @@ async fn snapshot(app: &TestApp) -> Vec<(String, String, i64)> {
 
 #[tokio::test]
 async fn no_user_can_read_change_or_search_another_users_history() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut owners = Vec::new();
     for n in 0..3 {
         let (_, token) = app.user_with_token();
@@ -105,7 +105,7 @@ async fn no_user_can_read_change_or_search_another_users_history() {
 
 #[tokio::test]
 async fn erasing_my_data_leaves_everyone_elses() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (_, mine) = app.user_with_token();
     let (_, theirs) = app.user_with_token();
     let my_chat = app.new_conversation(&mine, "mine").await;

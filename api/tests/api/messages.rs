@@ -1,11 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::spawn_app;
+use crate::common::TestApp;
 
 #[tokio::test]
 async fn messages_keep_their_order_role_and_sources() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.user_with_token();
     let id = app.new_conversation(&token, "sources").await;
     let sources = json!([{"slug": "ros2/nodes", "title": "Nodes", "url": "https://docs/ros2/nodes#topics",
@@ -42,7 +42,7 @@ async fn messages_keep_their_order_role_and_sources() {
 
 #[tokio::test]
 async fn older_messages_come_in_pages_through_before() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.user_with_token();
     let id = app.new_conversation(&token, "long").await;
     for n in 0..8 {
@@ -78,7 +78,7 @@ async fn older_messages_come_in_pages_through_before() {
 
 #[tokio::test]
 async fn search_finds_my_messages_by_words() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (_, token) = app.user_with_token();
     let id = app.new_conversation(&token, "robots").await;
     app.append_message(

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warp::Filter;
 
 use crate::common::keys::{self, TokenBuilder};
-use crate::common::{AUDIENCE, AuthEndpoint, ISSUER, TestUser, fresh_database};
+use crate::common::{AUDIENCE, AuthEndpoint, ISSUER, TestUser, empty_database};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatplane-api");
 
@@ -28,7 +28,7 @@ struct Process {
 
 impl Process {
     async fn start(auth: &AuthEndpoint, extra: &[(&str, String)]) -> Self {
-        let (_, db) = fresh_database().await;
+        let (_, db) = empty_database().await;
         let migrate = Command::new(BIN)
             .arg("migrate")
             .env("DATABASE_URL", &db)
