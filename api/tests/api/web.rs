@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use reqwest::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{AppOptions, Auth, Reply, TestApp, spawn_app, spawn_app_with};
+use crate::common::{Auth, Reply, TestApp};
 
 const INDEX: &str = "<!doctype html><title>chatplane test ui</title>";
 const ASSET: &str = "console.log('hashed asset');";
@@ -42,14 +42,11 @@ impl Drop for WebDir {
 }
 
 async fn ui_app(dir: &WebDir) -> TestApp {
-    spawn_app_with(AppOptions {
-        env: vec![
-            ("WEB_DIR", dir.dist()),
-            ("WEB_AUTH_URL", "https://auth.docs.example".into()),
-        ],
-        ..AppOptions::default()
-    })
-    .await
+    TestApp::builder()
+        .env("WEB_DIR", dir.dist())
+        .env("WEB_AUTH_URL", "https://auth.docs.example")
+        .spawn()
+        .await
 }
 
 async fn get(app: &TestApp, path: &str) -> Reply {
@@ -210,7 +207,7 @@ async fn no_path_reaches_outside_web_dir() {
 
 #[tokio::test]
 async fn without_web_dir_the_root_is_the_api_404() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let r = get(&app, "/").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(header(&r, "content-type"), "application/problem+json");
