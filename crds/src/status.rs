@@ -156,6 +156,8 @@ pub enum Reason {
     ConfigMapNotFound,
     /// Degraded: the spec breaks a rule the CRD schema could not express (e.g. both database modes).
     InvalidSpec,
+    /// Degraded: the API server refused an owned object (a quota, an admission policy, ...).
+    ApplyFailed,
 }
 
 impl Reason {
@@ -175,6 +177,7 @@ impl Reason {
             Self::SecretKeyMissing => "SecretKeyMissing",
             Self::ConfigMapNotFound => "ConfigMapNotFound",
             Self::InvalidSpec => "InvalidSpec",
+            Self::ApplyFailed => "ApplyFailed",
         }
     }
 }

@@ -127,6 +127,8 @@ pub struct Scenario {
     pub existing: BTreeMap<String, Value>,
     /// Whether applied workloads come back with all replicas available.
     pub workloads_ready: bool,
+    /// Requests the API server refuses, by API path: the answer's code, reason and message.
+    pub refused: BTreeMap<String, (u16, String, String)>,
 }
 
 impl Scenario {
@@ -147,6 +149,15 @@ impl Scenario {
         self
     }
 
+    /// The API server answers an apply of this path with a Status of that code (a quota, a webhook).
+    pub fn refusing(mut self, path: &str, code: u16, reason: &str, message: &str) -> Self {
+        self.refused.insert(
+            path.to_owned(),
+            (code, reason.to_owned(), message.to_owned()),
+        );
+        self
+    }
+
     pub fn ready(mut self) -> Self {
         self.workloads_ready = true;
         self
@@ -163,6 +174,7 @@ impl ApiServerVerifier {
             let mut fake = FakeCluster {
                 objects: scenario.existing,
                 ready: scenario.workloads_ready,
+                refused: scenario.refused,
                 cd,
             };
             let mut recorded = Vec::new();
@@ -204,6 +216,7 @@ impl ApiServerVerifier {
 struct FakeCluster {
     objects: BTreeMap<String, Value>,
     ready: bool,
+    refused: BTreeMap<String, (u16, String, String)>,
     cd: ChatDeployment,
 }
 
@@ -217,6 +230,11 @@ fn status(code: u16, reason: &str) -> (StatusCode, Value) {
 impl FakeCluster {
     fn answer(&mut self, request: &Recorded) -> (StatusCode, Value) {
         let path = request.path().to_owned();
+        if let Some((code, reason, message)) = self.refused.get(&path) {
+            let (code_, mut body) = status(*code, reason);
+            body["message"] = json!(message);
+            return (code_, body);
+        }
         match request.method.as_str() {
             "GET" => match self.objects.get(&path) {
                 Some(object) => (StatusCode::OK, object.clone()),

@@ -131,39 +131,37 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
     // In apply order; the workloads come back as stored, with their status.
     let (mut postgres, mut auth, mut api) = (None, None, None);
     for object in desired.objects() {
-        match object {
-            Object::Secret(secret) => {
-                if create_if_missing(&namespaced(&ctx, &namespace), secret).await? {
-                    info!(
-                        secret = secret.metadata.name.as_deref().unwrap_or_default(),
-                        "generated secret created"
-                    );
-                }
-            }
-            Object::ConfigMap(o) => {
-                apply(&namespaced(&ctx, &namespace), o).await?;
-            }
-            Object::Service(o) => {
-                apply(&namespaced(&ctx, &namespace), o).await?;
-            }
-            Object::StatefulSet(o) => {
-                postgres = Some(apply(&namespaced(&ctx, &namespace), o).await?)
-            }
+        let applied: Result<()> = match object {
+            Object::Secret(secret) => create_if_missing(&namespaced(&ctx, &namespace), secret)
+                .await
+                .map(|created| {
+                    if created {
+                        info!(secret = object.name(), "generated secret created");
+                    }
+                }),
+            Object::ConfigMap(o) => apply(&namespaced(&ctx, &namespace), o).await.map(drop),
+            Object::Service(o) => apply(&namespaced(&ctx, &namespace), o).await.map(drop),
+            Object::StatefulSet(o) => apply(&namespaced(&ctx, &namespace), o)
+                .await
+                .map(|stored| postgres = Some(stored)),
             Object::Deployment(o) => {
-                let stored = apply(&namespaced(&ctx, &namespace), o).await?;
-                // Which of the two fields this object is.
-                if std::ptr::eq(o, &desired.auth) {
-                    auth = Some(stored);
-                } else {
-                    api = Some(stored);
-                }
+                apply(&namespaced(&ctx, &namespace), o).await.map(|stored| {
+                    // Which of the two fields this object is.
+                    if std::ptr::eq(o, &desired.auth) {
+                        auth = Some(stored);
+                    } else {
+                        api = Some(stored);
+                    }
+                })
             }
-            Object::NetworkPolicy(o) => {
-                apply(&namespaced(&ctx, &namespace), o).await?;
-            }
-            Object::Ingress(o) => {
-                apply(&namespaced(&ctx, &namespace), o).await?;
-            }
+            Object::NetworkPolicy(o) => apply(&namespaced(&ctx, &namespace), o).await.map(drop),
+            Object::Ingress(o) => apply(&namespaced(&ctx, &namespace), o).await.map(drop),
+        };
+        if let Err(error) = applied {
+            return match refusal(&error, object) {
+                Some(message) => degrade(&cd, &ctx, Reason::ApplyFailed, message, &now).await,
+                None => Err(error),
+            };
         }
     }
     // `spec.ingress` was removed since the last status: the Ingress it made goes too.
@@ -189,6 +187,23 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
     } else {
         REQUEUE_PROGRESSING
     }))
+}
+
+/// The API server's answer when it refused an owned object (a quota, an admission webhook, a
+/// policy): the Degraded message names the object and carries the server's words, so the user
+/// sees it on the resource. `None` for errors without an answer (transport): those are only retried.
+fn refusal(error: &Error, object: Object<'_>) -> Option<String> {
+    let Error::KubeError(kube::Error::Api(status)) = error else {
+        return None;
+    };
+    Some(format!(
+        "{:?} \"{}\" was refused: {} ({} {})",
+        object.kind(),
+        object.name(),
+        status.message,
+        status.code,
+        status.reason
+    ))
 }
 
 /// Records why the spec cannot be applied, then fails so `error_policy` backs off.

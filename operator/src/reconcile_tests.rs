@@ -546,3 +546,83 @@ async fn removing_the_ingress_from_the_spec_deletes_the_ingress_once() {
     .await;
     assert!(!never_had.iter().any(|r| r.method == "DELETE"));
 }
+
+#[tokio::test]
+async fn an_apply_the_api_server_refuses_shows_on_the_resource_once_and_recovers() {
+    let cd = ChatDeployment::test();
+    let service = format!("/api/v1/namespaces/{NAMESPACE}/services/chat-postgres-headless");
+    let quota = "services \"chat-postgres-headless\" is forbidden: exceeded quota: q, requested: services=1, used: services=0, limited: services=0";
+    let refusing = Scenario::default().refusing(&service, 403, "Forbidden", quota);
+    let (result, recorded, _) = against(&cd, refusing.clone(), async |ctx| {
+        reconcile(Arc::new(cd.clone()), ctx).await
+    })
+    .await;
+    match result {
+        Err(Error::Degraded { reason, .. }) => {
+            assert_eq!(reason, chatplane_crds::Reason::ApplyFailed)
+        }
+        other => panic!("expected Degraded, got {other:?}"),
+    }
+    let patches = status_patches(&recorded);
+    assert_eq!(patches.len(), 1, "{recorded:#?}");
+    let status = &patches[0];
+    assert_eq!(status.phase, Some(chatplane_crds::Phase::Degraded));
+    assert_eq!(status.observed_generation, Some(1));
+    let degraded = condition(status, "Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "ApplyFailed")
+    );
+    assert_eq!(
+        degraded.message,
+        format!("Service \"chat-postgres-headless\" was refused: {quota} (403 Forbidden)")
+    );
+    let ready = condition(status, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "SpecDegraded")
+    );
+    assert!(ready.message.contains(quota), "{}", ready.message);
+    let events: Vec<&Recorded> = recorded
+        .iter()
+        .filter(|r| r.path().ends_with("/events"))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].body["type"], "Warning");
+    assert_eq!(events[0].body["reason"], "ApplyFailed");
+    assert!(
+        events[0].body["note"].as_str().unwrap().contains(quota),
+        "{:#?}",
+        events[0].body
+    );
+
+    // The same refusal again: the stored condition already says so; no patch, no event.
+    let stored = cd.clone().with_status(status.clone());
+    let (result, recorded, _) = against(&stored, refusing, async |ctx| {
+        reconcile(Arc::new(stored.clone()), ctx).await
+    })
+    .await;
+    assert!(matches!(result, Err(Error::Degraded { .. })), "{result:?}");
+    assert!(status_patches(&recorded).is_empty(), "{recorded:#?}");
+    assert!(!recorded.iter().any(|r| r.path().ends_with("/events")));
+
+    // A server error is shown the same way; the quota lifted, the next reconcile recovers.
+    let failing = Scenario::default().refusing(&service, 500, "InternalError", "etcd timed out");
+    let (_, recorded, _) = against(&stored, failing, async |ctx| {
+        reconcile(Arc::new(stored.clone()), ctx).await
+    })
+    .await;
+    assert!(
+        condition(&status_patches(&recorded)[0], "Degraded")
+            .message
+            .ends_with("etcd timed out (500 InternalError)")
+    );
+    let (result, recorded, _) = against(&stored, Scenario::default(), async |ctx| {
+        reconcile(Arc::new(stored.clone()), ctx).await
+    })
+    .await;
+    result.unwrap();
+    let recovered = &status_patches(&recorded)[0];
+    assert_eq!(condition(recovered, "Degraded").status, "False");
+    assert_ne!(recovered.phase, Some(chatplane_crds::Phase::Degraded));
+}

@@ -86,6 +86,19 @@ impl Object<'_> {
         }
     }
 
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Secret(o) => o.metadata.name.as_deref(),
+            Self::ConfigMap(o) => o.metadata.name.as_deref(),
+            Self::Service(o) => o.metadata.name.as_deref(),
+            Self::StatefulSet(o) => o.metadata.name.as_deref(),
+            Self::Deployment(o) => o.metadata.name.as_deref(),
+            Self::NetworkPolicy(o) => o.metadata.name.as_deref(),
+            Self::Ingress(o) => o.metadata.name.as_deref(),
+        }
+        .unwrap_or_default()
+    }
+
     pub fn to_json(&self) -> Result<serde_json::Value> {
         match self {
             Self::Secret(o) => serde_json::to_value(o),
