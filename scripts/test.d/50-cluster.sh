@@ -206,7 +206,8 @@ reconciles_done() {
 }
 more_reconciles_than() { (($(reconciles_done) > $1)); }
 no_forbidden() {
-  if grep -E 'Forbidden|forbidden|code: 403' "$work"/operator-*.log >&2; then
+  # A quota's refusal (section 4's own check) is a 403 too, and not RBAC's.
+  if grep -E 'Forbidden|forbidden|code: 403' "$work"/operator-*.log | grep -v 'exceeded quota' >&2; then
     fail "the operator was refused by RBAC (above): the chart's ClusterRole misses a rule"
   fi
 }
@@ -365,6 +366,48 @@ eventually "ext recovers without a restart" condition_is $ext Degraded "False Re
 k get deployment $ext-api $ext-auth >/dev/null || fail "ext's Deployments were not created after the fix"
 no_forbidden
 echo "ok: a missing Secret (then key) degrades ext with its reason and a Warning event; the fix recovers it"
+
+# The API server refuses an owned object (a quota): Degraded ApplyFailed with the server's
+# words and one Warning event; repeats patch nothing; lifting the quota recovers it.
+k create namespace quota >/dev/null
+k create quota no-services -n quota --hard=services=0 >/dev/null
+# Admission enforces a quota once the controller manager has computed its status.
+quota_counted() { [[ $(k -n quota get quota no-services -o jsonpath='{.status.hard.services}') == 0 ]]; }
+eventually "the quota is counted" quota_counted
+k apply -f - >/dev/null <<YAML
+apiVersion: chatplane.dev/v1alpha1
+kind: ChatDeployment
+metadata: {name: chat, namespace: quota}
+spec: {publicUrl: https://quota.example.com}
+YAML
+qk() { k -n quota "$@"; }
+apply_failed() { [[ $(qk get chat chat -o json | jq -r '.status.conditions[]? | select(.type == "Degraded") | "\(.status) \(.reason)"') == "True ApplyFailed" ]]; }
+eventually "quota/chat becomes Degraded (ApplyFailed)" apply_failed
+quota_json=$(qk get chat chat -o json)
+jq -e '.status.conditions[] | select(.type == "Degraded") | .message | contains("Service \"chat-postgres-headless\"") and contains("exceeded quota: no-services") and contains("403 Forbidden")' \
+  <<<"$quota_json" >/dev/null || fail "the Degraded message lacks the object or the quota: $(jq -c .status <<<"$quota_json")"
+jq -e '(.status.conditions[] | select(.type == "Ready") | .status == "False" and .reason == "SpecDegraded")
+  and .status.observedGeneration == .metadata.generation and .status.phase == "Degraded"' <<<"$quota_json" >/dev/null ||
+  fail "quota/chat: Ready, phase or observedGeneration wrong: $(jq -c .status <<<"$quota_json")"
+quota_warnings() { qk get events --field-selector "involvedObject.name=chat,type=Warning,reason=ApplyFailed" -o name | wc -l; }
+has_quota_warning() { (($(quota_warnings) >= 1)); }
+eventually "a Warning event ApplyFailed in quota" has_quota_warning
+version=$(jq -r .metadata.resourceVersion <<<"$quota_json")
+refusals() { cat "$work"/operator-*.log | grep -c 'exceeded quota: no-services' || true; }
+refusals_before=$(refusals)
+more_refusals() { (($(refusals) > refusals_before)); }
+eventually "the operator retries quota/chat" more_refusals
+[[ $(qk get chat chat -o jsonpath='{.metadata.resourceVersion}') == "$version" ]] ||
+  fail "a repeated refusal re-patched the status"
+[[ $(quota_warnings) == 1 ]] || fail "a repeated refusal emitted another event ($(quota_warnings))"
+qk delete quota no-services >/dev/null
+quota_recovered() { [[ $(qk get chat chat -o json | jq -r '.status.conditions[]? | select(.type == "Degraded") | "\(.status) \(.reason)"') == "False ReconcileSucceeded" ]]; }
+eventually "quota/chat recovers once the quota is gone" quota_recovered
+qk get service chat-postgres-headless chat-api >/dev/null || fail "quota/chat's Services were not created after the quota went"
+qk delete chat chat --wait=false >/dev/null
+quota_chat_gone() { ! qk get chat chat >/dev/null 2>&1; }
+eventually "quota/chat is deleted" quota_chat_gone
+echo "ok: a ResourceQuota's refusal shows as Degraded ApplyFailed with the server's message and one Warning event; lifting it recovers"
 
 # --- 5. deletion: the garbage collector and the finalizer ---------------------------------------
 
