@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End to end: the auth server's own tests, then the real Better Auth server + the real chatplane-api
-# + the machine's PostgreSQL, over HTTP (e2e/), including a run of `make dev` (scripts/dev.sh).
+# + a private PostgreSQL (scripts/lib/postgres.sh), over HTTP (e2e/), including a run of `make dev`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
