@@ -7,6 +7,7 @@
 #   scripts/cluster.sh up          start it (builds the binaries on first use), print the kubeconfig
 #   scripts/cluster.sh down        stop every process by PID, remove the namespace and the state dir
 #   scripts/cluster.sh status      processes and the API server's /readyz
+#   scripts/cluster.sh restart-apiserver  stop kube-apiserver by PID, start it with the same flags
 #   scripts/cluster.sh kubectl …   kubectl inside the namespace with the admin kubeconfig
 #   scripts/cluster.sh exec CMD …  any command inside the namespace, KUBECONFIG set
 #
@@ -150,6 +151,26 @@ default_service_account() {
     get serviceaccount default --namespace default
 }
 
+# The API server, with the flags `up` and `restart-apiserver` share.
+start_apiserver() {
+  local bin=$K8S_BIN_DIR pki=$CLUSTER_STATE_DIR/pki
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers=http://127.0.0.1:2379 \
+    --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="$CLUSTER_NODE_IP" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --api-audiences=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range="$CLUSTER_SERVICE_CIDR" \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$pki/ca.crt" \
+    --allow-privileged=true --profiling=false
+  wait_for kube-apiserver "kube-apiserver /readyz" healthy "https://$CLUSTER_NODE_IP:6443/readyz"
+}
+
 cluster_up() {
   if alive kube-apiserver; then
     log "already up"
@@ -182,21 +203,7 @@ cluster_up() {
     --unsafe-no-fsync --log-level=warn
   wait_for etcd "etcd health" in_netns curl -fsS --max-time 2 http://127.0.0.1:2381/health
 
-  start kube-apiserver "$bin/kube-apiserver" \
-    --etcd-servers=http://127.0.0.1:2379 \
-    --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="$CLUSTER_NODE_IP" \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-    --client-ca-file="$pki/ca.crt" \
-    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --api-audiences=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range="$CLUSTER_SERVICE_CIDR" \
-    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
-    --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
-    --kubelet-certificate-authority="$pki/ca.crt" \
-    --allow-privileged=true --profiling=false
-  wait_for kube-apiserver "kube-apiserver /readyz" healthy "https://$CLUSTER_NODE_IP:6443/readyz"
+  start_apiserver
 
   start kube-controller-manager "$bin/kube-controller-manager" \
     --kubeconfig="$CLUSTER_STATE_DIR/controller-manager.kubeconfig" \
@@ -222,26 +229,41 @@ cluster_up() {
   echo "$KUBECONFIG_PATH"
 }
 
+# Stops one component by its PID: TERM, then KILL after 10 s.
+stop_component() {
+  local component=$1 pid
+  [[ -f $CLUSTER_STATE_DIR/pids/$component ]] || return 0
+  pid=$(cat "$CLUSTER_STATE_DIR/pids/$component")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in {1..100}; do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$component (pid $pid) ignored TERM for 10 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$CLUSTER_STATE_DIR/pids/$component"
+}
+
+# Stops the API server by its PID and starts it again with the same flags and state (etcd keeps
+# running): what clients see during a control-plane upgrade or a crash of the server.
+cluster_restart_apiserver() {
+  alive kube-apiserver || { log "kube-apiserver is not running"; return 1; }
+  mv "$CLUSTER_STATE_DIR/logs/kube-apiserver.log" "$CLUSTER_STATE_DIR/logs/kube-apiserver.$(date +%s).log"
+  stop_component kube-apiserver
+  start_apiserver
+  log "kube-apiserver restarted (pid $(cat "$CLUSTER_STATE_DIR/pids/kube-apiserver"))"
+}
+
 # Stops every component by its PID (TERM, then KILL after 10 s), then removes the namespace and
 # the state dir. Safe to run when nothing is up.
 cluster_down() {
-  local quiet=${1:-} component pid i
+  local quiet=${1:-} i
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    component=${COMPONENTS[i]}
-    [[ -f $CLUSTER_STATE_DIR/pids/$component ]] || continue
-    pid=$(cat "$CLUSTER_STATE_DIR/pids/$component")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in {1..100}; do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-      if kill -0 "$pid" 2>/dev/null; then
-        log "$component (pid $pid) ignored TERM for 10 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    fi
-    rm -f "$CLUSTER_STATE_DIR/pids/$component"
+    stop_component "${COMPONENTS[i]}"
   done
   if [[ -e $NETNS_PATH ]]; then
     ip netns delete "$CLUSTER_NAME"
@@ -284,6 +306,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     cluster_up
     ;;
   down) cluster_down ;;
+  restart-apiserver) cluster_restart_apiserver ;;
   status) cluster_status ;;
   kubectl)
     shift
@@ -294,7 +317,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     cluster_exec "$@"
     ;;
   *)
-    echo "usage: $0 up|down|status|kubectl ARGS|exec CMD ARGS" >&2
+    echo "usage: $0 up|down|status|restart-apiserver|kubectl ARGS|exec CMD ARGS" >&2
     exit 2
     ;;
   esac

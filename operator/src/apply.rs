@@ -3,14 +3,18 @@
 
 use std::fmt::Debug;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kube::{
     Api, Resource,
     api::{Patch, PatchParams, PostParams},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Error, Result, context::FIELD_MANAGER};
+use crate::{
+    Error, Result,
+    applied::{Applied, Key, desired_hash},
+    context::FIELD_MANAGER,
+};
 
 /// Server-side apply with `force`: the operator owns these fields, and another manager's edit of
 /// them is reverted rather than left to conflict. Returns the object as stored (with status).
@@ -30,6 +34,27 @@ where
     )
     .await
     .map_err(Error::KubeError)
+}
+
+/// `apply`, unless `applied` shows it would change nothing: the same body as this process last
+/// applied, and `cached` (the watch's copy) unwritten since. `None` when skipped.
+pub async fn apply_unless_current<K>(
+    api: &Api<K>,
+    applied: &Applied,
+    key: Key,
+    object: &K,
+    cached: Option<&ObjectMeta>,
+) -> Result<Option<K>>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let desired = desired_hash(object)?;
+    if applied.is_current(&key, desired, cached) {
+        return Ok(None);
+    }
+    let stored = apply(api, object).await?;
+    applied.record(key, desired, stored.meta());
+    Ok(Some(stored))
 }
 
 /// Creates the Secret unless one of that name exists; an existing one is never read into,

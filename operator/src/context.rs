@@ -14,7 +14,14 @@ use kube::{
     runtime::events::{Recorder, Reporter},
 };
 
-use crate::{metrics::Metrics, resources::Images};
+use crate::{
+    applied::Applied,
+    client::CountedLayer,
+    controller::{CacheWriters, Caches},
+    leader::Leadership,
+    metrics::Metrics,
+    resources::Images,
+};
 
 /// The one field manager of every server-side apply and create (DESIGN §6).
 pub const FIELD_MANAGER: &str = "chatplane-operator";
@@ -92,30 +99,49 @@ impl Readiness {
 pub struct State {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
+    /// May this process write now (always, without leader election).
+    pub leadership: Arc<Leadership>,
     pub settings: Settings,
 }
 
 impl State {
-    pub fn new(settings: Settings) -> Self {
+    pub fn new(settings: Settings, leader_election: bool) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let leadership = Arc::new(Leadership::new(leader_election, metrics.leader.clone()));
         Self {
-            metrics: Arc::default(),
+            metrics,
             readiness: Arc::default(),
+            leadership,
             settings,
         }
     }
 
-    pub fn to_context(&self, client: Client) -> Arc<Context> {
+    /// The layer every API client of this process goes through: counts requests, fences writes.
+    pub fn client_layer(&self) -> CountedLayer {
+        CountedLayer {
+            metrics: self.metrics.clone(),
+            leadership: self.leadership.clone(),
+        }
+    }
+
+    /// The reconcilers' context, and the write halves of its watch caches for `controller::run`.
+    pub fn to_context(&self, client: Client) -> (Arc<Context>, CacheWriters) {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_owned(),
             instance: Some(self.settings.identity.clone()),
         };
-        Arc::new(Context {
+        let (caches, writers) = Caches::new();
+        let context = Arc::new(Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics: self.metrics.clone(),
+            leadership: self.leadership.clone(),
             settings: self.settings.clone(),
             backoff: Backoff::new(Duration::from_secs(5), Duration::from_secs(300)),
-        })
+            caches,
+            applied: Applied::default(),
+        });
+        (context, writers)
     }
 }
 
@@ -124,6 +150,11 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    pub leadership: Arc<Leadership>,
     pub settings: Settings,
     pub backoff: Backoff,
+    /// What the watches last saw of the owned objects.
+    pub caches: Caches,
+    /// What this process last applied: an apply that would change nothing is skipped.
+    pub applied: Applied,
 }

@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chatplane_crds::{ChatDeployment, ChatDeploymentSpec, ChatDeploymentStatus};
 use http::{Request, Response, StatusCode};
-use kube::{Client, Resource, client::Body};
+use kube::{
+    Resource,
+    client::{Body, ClientBuilder},
+};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower_test::mock::{self, Handle};
@@ -303,14 +306,30 @@ impl FakeCluster {
 impl crate::context::Context {
     /// A context whose client talks to a scripted fake API server.
     pub fn test() -> (Arc<Self>, ApiServerVerifier) {
+        let (ctx, _, verifier) = Self::test_with_caches();
+        (ctx, verifier)
+    }
+
+    /// `test`, with the write halves of its watch caches (to fill them as a watch would).
+    pub fn test_with_caches() -> (
+        Arc<Self>,
+        crate::controller::CacheWriters,
+        ApiServerVerifier,
+    ) {
         let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-        let client = Client::new(service, NAMESPACE);
-        let state = State::new(Settings {
-            images: test_images(),
-            otlp_endpoint: None,
-            identity: "operator-0".to_owned(),
-        });
-        (state.to_context(client), ApiServerVerifier(handle))
+        let state = State::new(
+            Settings {
+                images: test_images(),
+                otlp_endpoint: None,
+                identity: "operator-0".to_owned(),
+            },
+            false,
+        );
+        let client = ClientBuilder::new(service, NAMESPACE)
+            .with_layer(&state.client_layer())
+            .build();
+        let (ctx, writers) = state.to_context(client);
+        (ctx, writers, ApiServerVerifier(handle))
     }
 }
 
@@ -321,10 +340,19 @@ pub async fn against<T>(
     scenario: Scenario,
     work: impl AsyncFnOnce(Arc<crate::context::Context>) -> T,
 ) -> (T, Vec<Recorded>, Arc<crate::metrics::Metrics>) {
-    let (ctx, verifier) = crate::context::Context::test();
+    against_with_caches(cd, scenario, async |ctx, _| work(ctx).await).await
+}
+
+/// `against`, with the write halves of the context's watch caches.
+pub async fn against_with_caches<T>(
+    cd: &ChatDeployment,
+    scenario: Scenario,
+    work: impl AsyncFnOnce(Arc<crate::context::Context>, crate::controller::CacheWriters) -> T,
+) -> (T, Vec<Recorded>, Arc<crate::metrics::Metrics>) {
+    let (ctx, writers, verifier) = crate::context::Context::test_with_caches();
     let metrics = ctx.metrics.clone();
     let server = verifier.run(cd.clone(), scenario);
-    let result = work(ctx).await;
+    let result = work(ctx, writers).await;
     let recorded = tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .expect("the fake API server did not finish: a client is still alive")

@@ -1,8 +1,16 @@
 //! Leader election through a coordination.k8s.io/v1 Lease, so two operator replicas can run:
 //! one reconciles, the other waits to take over. Writes use the Lease's resourceVersion, so two
 //! candidates racing for an expired Lease cannot both win.
+//!
+//! `Leadership` is the fence: the leader may write only until the renew deadline (two thirds of
+//! the lease duration) after the start of its last successful renewal, measured on the monotonic
+//! clock. A standby takes over only once `renewTime + leaseDuration` has passed, so a paused or
+//! cut-off leader stops writing (`client::Counted` refuses) before anyone else may start.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
@@ -10,6 +18,8 @@ use k8s_openapi::{
     jiff::{SignedDuration, Timestamp},
 };
 use kube::{Api, api::PostParams};
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::{Error, Result, context::FIELD_MANAGER};
@@ -57,16 +67,89 @@ pub fn decide(lease: Option<&Lease>, identity: &str, now: Timestamp) -> Decision
     }
 }
 
+/// Whether this process may write now (shared by `LeaseLock` and the client's write fence).
+#[derive(Debug)]
+pub struct Leadership {
+    /// Leader election disabled: a single replica, always allowed.
+    always: bool,
+    valid_until: Mutex<Option<Instant>>,
+    /// `chatplane_operator_leader`.
+    gauge: Gauge,
+}
+
+impl Leadership {
+    pub fn new(election: bool, gauge: Gauge) -> Self {
+        gauge.set(i64::from(!election));
+        Self {
+            always: !election,
+            valid_until: Mutex::new(None),
+            gauge,
+        }
+    }
+
+    pub fn may_write(&self) -> bool {
+        self.always
+            || self
+                .valid_until
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .is_some_and(|until| Instant::now() < until)
+    }
+
+    fn extend(&self, until: Instant) {
+        *self
+            .valid_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(until);
+        self.gauge.set(1);
+    }
+
+    fn revoke(&self) {
+        if !self.always {
+            *self
+                .valid_until
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+            self.gauge.set(0);
+        }
+    }
+}
+
 pub struct LeaseLock {
     pub api: Api<Lease>,
     pub name: String,
     pub identity: String,
     pub duration: Duration,
+    pub leadership: Arc<Leadership>,
 }
 
 impl LeaseLock {
+    /// How long a successful renewal lets this replica write: two thirds of the lease duration
+    /// (client-go's 10 s of 15 s), leaving a third as margin before a standby may take over.
+    pub fn renew_deadline(&self) -> Duration {
+        self.duration * 2 / 3
+    }
+
+    /// How often the leader renews and a standby looks.
+    pub fn retry_period(&self) -> Duration {
+        self.duration / 5
+    }
+
     /// One round: read, decide, write. `Ok(true)` when this replica holds the Lease afterwards.
+    /// The fence is extended from the moment before the read, so it always ends before the
+    /// `renewTime + leaseDuration` a standby waits for.
     pub async fn try_acquire_or_renew(&self) -> Result<bool> {
+        let started = Instant::now();
+        let won = self.acquire_or_renew_round().await?;
+        if won {
+            self.leadership.extend(started + self.renew_deadline());
+        } else {
+            self.leadership.revoke();
+        }
+        Ok(won)
+    }
+
+    async fn acquire_or_renew_round(&self) -> Result<bool> {
         let now = Timestamp::now();
         let current = self
             .api
@@ -120,7 +203,7 @@ impl LeaseLock {
         }
     }
 
-    /// Waits until this replica leads, polling at a third of the lease duration.
+    /// Waits until this replica leads, looking every retry period.
     pub async fn acquire(&self) -> Result<()> {
         loop {
             match self.try_acquire_or_renew().await {
@@ -131,22 +214,60 @@ impl LeaseLock {
                 Ok(false) => {}
                 Err(error) => warn!(%error, "leader election round failed"),
             }
-            tokio::time::sleep(self.duration / 3).await;
+            tokio::time::sleep(self.retry_period()).await;
         }
     }
 
-    /// Renews until a renewal fails for a whole lease duration; then returns, and the caller stops
-    /// reconciling (another replica may have taken over).
+    /// Renews every retry period. Returns only when another replica holds the Lease: the caller
+    /// stops (the process exits, and restarts as a standby). A renewal that fails because the API
+    /// server cannot be reached is retried without end: the fence closes by itself at the renew
+    /// deadline, writes wait, and the first renewal that succeeds (nobody else took the Lease
+    /// meanwhile) opens it again, so an API server restart is no reason to exit.
     pub async fn hold(&self) -> Error {
-        let mut last_renewal = tokio::time::Instant::now();
         loop {
-            tokio::time::sleep(self.duration / 3).await;
+            tokio::time::sleep(self.retry_period()).await;
             match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewal = tokio::time::Instant::now(),
+                Ok(true) => {}
                 Ok(false) => return Error::LeadershipLost(self.name.clone()),
-                Err(error) if last_renewal.elapsed() >= self.duration => return error,
-                Err(error) => warn!(%error, "renewing the lease failed; retrying"),
+                Err(error) => {
+                    warn!(%error, may_write = self.leadership.may_write(), "renewing the lease failed; retrying");
+                }
             }
+        }
+    }
+
+    /// On a graceful stop: hands the Lease back (no holder), so a standby takes over at its next
+    /// look instead of after a whole lease duration. Best effort.
+    pub async fn release(&self) {
+        self.leadership.revoke();
+        let Ok(Some(existing)) = self.api.get_opt(&self.name).await else {
+            return;
+        };
+        let Some(spec) = existing.spec.clone() else {
+            return;
+        };
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return;
+        }
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                resource_version: existing.metadata.resource_version,
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: None,
+                lease_duration_seconds: Some(1),
+                ..spec
+            }),
+        };
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..Default::default()
+        };
+        match self.api.replace(&self.name, &params, &lease).await {
+            Ok(_) => info!(lease = %self.name, "released the lease"),
+            Err(error) => warn!(%error, "releasing the lease failed"),
         }
     }
 }
@@ -159,10 +280,13 @@ mod tests {
         apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta},
         jiff::Timestamp,
     };
+    use std::sync::Arc;
+
     use kube::Api;
+    use prometheus_client::metrics::gauge::Gauge;
     use serde_json::json;
 
-    use super::{Decision, LeaseLock, decide};
+    use super::{Decision, Leadership, LeaseLock, decide};
     use crate::fixtures::{Fixture, NAMESPACE, Scenario, against};
 
     fn at(second: i64) -> Timestamp {
@@ -219,7 +343,28 @@ mod tests {
             name: "leader".into(),
             identity: "me".into(),
             duration: std::time::Duration::from_secs(15),
+            leadership: Arc::new(Leadership::new(true, Gauge::default())),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_fence_opens_on_a_won_round_and_closes_at_the_renew_deadline() {
+        let leadership = Arc::new(Leadership::new(true, Gauge::default()));
+        assert!(!leadership.may_write(), "a candidate may not write");
+        let (won, _, _) = against(&ChatDeployment::test(), Scenario::default(), async |ctx| {
+            let mut lock = lock(Api::namespaced(ctx.client.clone(), NAMESPACE));
+            lock.leadership = leadership.clone();
+            let won = lock.try_acquire_or_renew().await;
+            (won, lock.renew_deadline())
+        })
+        .await;
+        let (won, deadline) = won;
+        assert!(won.unwrap());
+        assert_eq!(deadline, std::time::Duration::from_secs(10));
+        assert!(leadership.may_write());
+        tokio::time::advance(deadline).await;
+        assert!(!leadership.may_write(), "no renewal: the fence closes");
+        assert!(Leadership::new(false, Gauge::default()).may_write());
     }
 
     #[tokio::test]

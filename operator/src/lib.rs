@@ -2,8 +2,12 @@
 //! API and PostgreSQL. The desired state is a pure function (`resources`); everything that talks
 //! to the API server goes through `apply` and `reconcile`.
 
+/// What this process last applied, so no-op applies are skipped.
+pub mod applied;
 /// Server-side apply under one field manager; create-only generated Secrets.
 pub mod apply;
+/// The API client's layer: requests counted by verb and resource, writes fenced by leadership.
+pub mod client;
 /// Context shared by reconciles and the HTTP server: client, recorder, metrics, backoff.
 pub mod context;
 /// The kube-runtime Controller: watches, owned kinds, shutdown.

@@ -13,7 +13,7 @@ use chatplane_operator::{
     telemetry,
 };
 use clap::{Args, Parser, Subcommand};
-use kube::{Api, Client};
+use kube::{Api, client::ClientBuilder};
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +78,15 @@ struct RunArgs {
     /// Namespace of the leader-election Lease (the operator's own).
     #[arg(long, env = "POD_NAMESPACE", default_value = "chatplane-system")]
     lease_namespace: String,
+    /// How long a Lease lasts without renewal: a standby takes over this long after the leader
+    /// stopped renewing; the leader writes only for two thirds of it after each renewal.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(3..=3600))]
+    lease_duration_seconds: u64,
+    /// Reconciles running at once (each ChatDeployment is only ever reconciled by one).
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent_reconciles: u16,
     /// Run without leader election (a single replica only).
     #[arg(long, env = "DISABLE_LEADER_ELECTION")]
     disable_leader_election: bool,
@@ -116,27 +125,41 @@ async fn run(image_args: ImageArgs, args: RunArgs) -> anyhow::Result<()> {
         otlp_endpoint: image_args.otlp_endpoint.clone(),
         identity: identity.clone(),
     };
-    let state = State::new(settings);
-    let client = Client::try_default()
+    let state = State::new(settings, !args.disable_leader_election);
+    let config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration (KUBECONFIG or in-cluster)")?;
+    let client = ClientBuilder::try_from(config)
+        .context("building the Kubernetes client")?
+        .with_layer(&state.client_layer())
+        .build();
     let server = tokio::spawn(http::serve(args.metrics_addr, state.clone()));
-    let ctx = state.to_context(client.clone());
+    let (ctx, writers) = state.to_context(client.clone());
+    // A burst of watch events for one ChatDeployment (its children created, their status
+    // settling) becomes one reconcile.
+    let config = kube::runtime::controller::Config::default()
+        .concurrency(args.max_concurrent_reconciles)
+        .debounce(Duration::from_millis(500));
 
     let result = if args.disable_leader_election {
         state.readiness.set(true);
-        controller::run(client, ctx).await
+        controller::run(client, ctx, writers, config).await
     } else {
         let lock = LeaseLock {
             api: Api::namespaced(client.clone(), &args.lease_namespace),
             name: "chatplane-operator-leader".to_owned(),
             identity,
-            duration: Duration::from_secs(15),
+            duration: Duration::from_secs(args.lease_duration_seconds),
+            leadership: state.leadership.clone(),
         };
         state.readiness.set(true);
         lock.acquire().await?;
         tokio::select! {
-            result = controller::run(client, ctx) => result,
+            result = controller::run(client, ctx, writers, config) => {
+                // A graceful stop (SIGTERM): the standby need not wait out the lease.
+                lock.release().await;
+                result
+            }
             lost = lock.hold() => Err(lost),
         }
     };

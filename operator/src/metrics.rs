@@ -1,10 +1,10 @@
-//! Prometheus metrics of the reconciler, served on `/metrics`.
+//! Prometheus metrics of the reconciler, the API client and leader election, served on `/metrics`.
 
 use std::{sync::Arc, time::Instant};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -13,18 +13,46 @@ use crate::Error;
 #[derive(Clone)]
 pub struct Metrics {
     pub reconcile: ReconcileMetrics,
+    /// `chatplane_operator_api_requests_total{verb, resource}`: every request this process sent
+    /// (`client::Counted`), so a write by a standby replica is visible.
+    pub api_requests: Family<RequestLabels, Counter>,
+    /// `chatplane_operator_leader`: 1 while this process holds the Lease and may write.
+    pub leader: Gauge,
     pub registry: Arc<Registry>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("chatplane_operator_reconcile");
-        let reconcile = ReconcileMetrics::default().register(&mut registry);
+        let mut registry = Registry::with_prefix("chatplane_operator");
+        let reconcile =
+            ReconcileMetrics::default().register(registry.sub_registry_with_prefix("reconcile"));
+        let api_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "requests sent to the API server, by verb and resource",
+            api_requests.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            leader.clone(),
+        );
         Self {
             reconcile,
+            api_requests,
+            leader,
             registry: Arc::new(registry),
         }
     }
+}
+
+/// A request by HTTP method (`GET` … `DELETE`; a watch is a `GET` with `watch=true`: `WATCH`)
+/// and resource (`deployments`, `chatdeployments/status`).
+#[derive(Clone, Hash, PartialEq, Eq, EncodeLabelSet, Debug)]
+pub struct RequestLabels {
+    pub verb: String,
+    pub resource: String,
 }
 
 #[derive(Clone, Hash, PartialEq, Eq, EncodeLabelSet, Debug)]

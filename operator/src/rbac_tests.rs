@@ -135,14 +135,17 @@ async fn reconciled(cd: ChatDeployment, scenario: Scenario) -> Vec<Recorded> {
 
 async fn lease_round(scenario: Scenario) -> Vec<Recorded> {
     let (won, recorded, _) = Box::pin(against(&ChatDeployment::test(), scenario, async |ctx| {
-        LeaseLock {
+        let lock = LeaseLock {
             api: Api::namespaced(ctx.client.clone(), NAMESPACE),
             name: "leader".to_owned(),
             identity: "me".to_owned(),
             duration: std::time::Duration::from_secs(15),
-        }
-        .try_acquire_or_renew()
-        .await
+            leadership: ctx.leadership.clone(),
+        };
+        let won = lock.try_acquire_or_renew().await;
+        // A graceful stop hands the Lease back: its requests are granted too.
+        lock.release().await;
+        won
     }))
     .await;
     assert!(won.unwrap());
@@ -202,7 +205,10 @@ async fn every_request_of_the_reconcile_scenarios_is_granted_and_nothing_granted
     let (_, startup, _) = Box::pin(against(
         &ChatDeployment::test(),
         Scenario::default(),
-        async |ctx| controller::run(ctx.client.clone(), ctx).await,
+        async |ctx| {
+            let (_, writers) = controller::Caches::new();
+            controller::run(ctx.client.clone(), ctx, writers, Default::default()).await
+        },
     ))
     .await;
     cluster.push(startup);

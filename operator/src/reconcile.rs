@@ -10,6 +10,7 @@ use chatplane_crds::{
 use k8s_openapi::{
     NamespaceResourceScope,
     api::{
+        apps::v1::{Deployment, StatefulSet},
         core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
         networking::v1::Ingress,
     },
@@ -29,8 +30,10 @@ use tracing::{info, instrument, warn};
 
 use crate::{
     Error, Result,
-    apply::{apply, create_if_missing, delete_if_present},
+    applied::Key,
+    apply::{apply_unless_current, create_if_missing, delete_if_present},
     context::{Context, FIELD_MANAGER},
+    controller::{cached, cached_meta},
     resources::{GeneratedValues, Inputs, Names, Object, data_claim_name_for, desired},
     status::{Observed, degraded_status, observed_status},
 };
@@ -128,40 +131,29 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
         Err(error) => return Err(error),
     };
 
-    // In apply order; the workloads come back as stored, with their status.
+    // In apply order; the workloads come back as stored (or as cached, when nothing changed).
     let (mut postgres, mut auth, mut api) = (None, None, None);
     for object in desired.objects() {
-        let applied: Result<()> = match object {
-            Object::Secret(secret) => create_if_missing(&namespaced(&ctx, &namespace), secret)
-                .await
-                .map(|created| {
-                    if created {
-                        info!(secret = object.name(), "generated secret created");
-                    }
-                }),
-            Object::ConfigMap(o) => apply(&namespaced(&ctx, &namespace), o).await.map(drop),
-            Object::Service(o) => apply(&namespaced(&ctx, &namespace), o).await.map(drop),
-            Object::StatefulSet(o) => apply(&namespaced(&ctx, &namespace), o)
-                .await
-                .map(|stored| postgres = Some(stored)),
-            Object::Deployment(o) => {
-                apply(&namespaced(&ctx, &namespace), o).await.map(|stored| {
-                    // Which of the two fields this object is.
-                    if std::ptr::eq(o, &desired.auth) {
-                        auth = Some(stored);
-                    } else {
-                        api = Some(stored);
-                    }
-                })
+        let applied = apply_object(&ctx, &names, object).await;
+        let workload = match applied {
+            Ok(workload) => workload,
+            Err(error) => {
+                return match refusal(&error, object) {
+                    Some(message) => degrade(&cd, &ctx, Reason::ApplyFailed, message, &now).await,
+                    None => Err(error),
+                };
             }
-            Object::NetworkPolicy(o) => apply(&namespaced(&ctx, &namespace), o).await.map(drop),
-            Object::Ingress(o) => apply(&namespaced(&ctx, &namespace), o).await.map(drop),
         };
-        if let Err(error) = applied {
-            return match refusal(&error, object) {
-                Some(message) => degrade(&cd, &ctx, Reason::ApplyFailed, message, &now).await,
-                None => Err(error),
-            };
+        match (object, workload) {
+            (_, Workload::None) => {}
+            (_, Workload::StatefulSet(stored)) => postgres = stored,
+            // Which of the two fields this object is.
+            (Object::Deployment(o), Workload::Deployment(stored))
+                if std::ptr::eq(o, &desired.auth) =>
+            {
+                auth = stored;
+            }
+            (_, Workload::Deployment(stored)) => api = stored,
         }
     }
     // `spec.ingress` was removed since the last status: the Ingress it made goes too.
@@ -175,9 +167,9 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
     }
 
     let observed = Observed {
-        postgres: postgres.as_ref(),
-        auth: auth.as_ref(),
-        api: api.as_ref(),
+        postgres: postgres.as_deref(),
+        auth: auth.as_deref(),
+        api: api.as_deref(),
     };
     let status = observed_status(&cd, &names, observed, &now);
     let phase = status.phase;
@@ -187,6 +179,111 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
     } else {
         REQUEUE_PROGRESSING
     }))
+}
+
+/// A workload as the API server returned it (applied) or the watch cached it (skipped).
+enum Workload {
+    None,
+    StatefulSet(Option<Arc<StatefulSet>>),
+    Deployment(Option<Arc<Deployment>>),
+}
+
+/// Applies one owned object unless nothing changed (`apply_unless_current`); a generated
+/// Secret is created when missing, and looked for only until this process has seen it.
+async fn apply_object(ctx: &Context, names: &Names, object: Object<'_>) -> Result<Workload> {
+    let namespace = names.namespace.as_str();
+    let name = object.name();
+    let key = Key {
+        namespace: namespace.to_owned(),
+        instance: names.instance.clone(),
+        kind: object.kind(),
+        name: name.to_owned(),
+    };
+    let caches = &ctx.caches;
+    let applied = &ctx.applied;
+    match object {
+        Object::Secret(secret) => {
+            if !applied.knows(&key) {
+                if create_if_missing(&namespaced(ctx, namespace), secret).await? {
+                    info!(secret = name, "generated secret created");
+                }
+                applied.remember(key);
+            }
+            Ok(Workload::None)
+        }
+        Object::ConfigMap(o) => {
+            let cached = cached_meta(&caches.config_maps, namespace, name);
+            apply_unless_current(
+                &namespaced(ctx, namespace),
+                applied,
+                key,
+                o,
+                cached.as_ref(),
+            )
+            .await
+            .map(|_| Workload::None)
+        }
+        Object::Service(o) => {
+            let cached = cached_meta(&caches.services, namespace, name);
+            apply_unless_current(
+                &namespaced(ctx, namespace),
+                applied,
+                key,
+                o,
+                cached.as_ref(),
+            )
+            .await
+            .map(|_| Workload::None)
+        }
+        Object::NetworkPolicy(o) => {
+            let cached = cached_meta(&caches.network_policies, namespace, name);
+            apply_unless_current(
+                &namespaced(ctx, namespace),
+                applied,
+                key,
+                o,
+                cached.as_ref(),
+            )
+            .await
+            .map(|_| Workload::None)
+        }
+        Object::Ingress(o) => {
+            let cached = cached_meta(&caches.ingresses, namespace, name);
+            apply_unless_current(
+                &namespaced(ctx, namespace),
+                applied,
+                key,
+                o,
+                cached.as_ref(),
+            )
+            .await
+            .map(|_| Workload::None)
+        }
+        Object::StatefulSet(o) => {
+            let cached = cached(&caches.stateful_sets, namespace, name);
+            let stored = apply_unless_current(
+                &namespaced(ctx, namespace),
+                applied,
+                key,
+                o,
+                cached.as_deref().map(|c| &c.metadata),
+            )
+            .await?;
+            Ok(Workload::StatefulSet(stored.map(Arc::new).or(cached)))
+        }
+        Object::Deployment(o) => {
+            let cached = cached(&caches.deployments, namespace, name);
+            let stored = apply_unless_current(
+                &namespaced(ctx, namespace),
+                applied,
+                key,
+                o,
+                cached.as_deref().map(|c| &c.metadata),
+            )
+            .await?;
+            Ok(Workload::Deployment(stored.map(Arc::new).or(cached)))
+        }
+    }
 }
 
 /// The API server's answer when it refused an owned object (a quota, an admission webhook, a
@@ -420,6 +517,8 @@ async fn cleanup(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action> {
     if let Err(error) = ctx.recorder.publish(&event, &cd.object_ref(&())).await {
         warn!(%error, "publishing an event failed");
     }
+    // A new ChatDeployment of this name starts afresh (its Secrets may have been deleted).
+    ctx.applied.forget(&namespace, &names.instance);
     Ok(Action::await_change())
 }
 

@@ -626,3 +626,155 @@ async fn an_apply_the_api_server_refuses_shows_on_the_resource_once_and_recovers
     assert_eq!(condition(recovered, "Degraded").status, "False");
     assert_ne!(recovered.phase, Some(chatplane_crds::Phase::Degraded));
 }
+
+/// Requests this process sent so far (`chatplane_operator_api_requests_total`, every verb).
+fn sent(ctx: &crate::context::Context) -> u64 {
+    crate::metrics::encode(&ctx.metrics)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("chatplane_operator_api_requests_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// What the watches would deliver: every owned object as the (fake) server stores it.
+async fn fill_caches(
+    ctx: &crate::context::Context,
+    writers: &mut crate::controller::CacheWriters,
+    cd: &ChatDeployment,
+) {
+    use k8s_openapi::api::{
+        apps::v1::{Deployment, StatefulSet},
+        core::v1::{ConfigMap, Service},
+        networking::v1::NetworkPolicy,
+    };
+    use kube::{Api, core::PartialObjectMetaExt, runtime::watcher::Event};
+
+    use crate::resources::Object;
+    let desired = desired(cd, &test_inputs(), &GeneratedValues::random()).unwrap();
+    for object in desired.objects() {
+        let name = object.name();
+        match object {
+            Object::ConfigMap(_) => {
+                let o: ConfigMap = Api::namespaced(ctx.client.clone(), NAMESPACE)
+                    .get(name)
+                    .await
+                    .unwrap();
+                writers
+                    .config_maps
+                    .apply_watcher_event(&Event::Apply(o.metadata.into_response_partial()));
+            }
+            Object::Service(_) => {
+                let o: Service = Api::namespaced(ctx.client.clone(), NAMESPACE)
+                    .get(name)
+                    .await
+                    .unwrap();
+                writers
+                    .services
+                    .apply_watcher_event(&Event::Apply(o.metadata.into_response_partial()));
+            }
+            Object::NetworkPolicy(_) => {
+                let o: NetworkPolicy = Api::namespaced(ctx.client.clone(), NAMESPACE)
+                    .get(name)
+                    .await
+                    .unwrap();
+                writers
+                    .network_policies
+                    .apply_watcher_event(&Event::Apply(o.metadata.into_response_partial()));
+            }
+            Object::StatefulSet(_) => {
+                let o: StatefulSet = Api::namespaced(ctx.client.clone(), NAMESPACE)
+                    .get(name)
+                    .await
+                    .unwrap();
+                writers.stateful_sets.apply_watcher_event(&Event::Apply(o));
+            }
+            Object::Deployment(_) => {
+                let o: Deployment = Api::namespaced(ctx.client.clone(), NAMESPACE)
+                    .get(name)
+                    .await
+                    .unwrap();
+                writers.deployments.apply_watcher_event(&Event::Apply(o));
+            }
+            Object::Secret(_) | Object::Ingress(_) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_the_cache_current_a_reconcile_sends_nothing_and_a_child_status_change_only_patches_status()
+ {
+    let cd = ChatDeployment::test();
+    let (_, first, _) = against(&cd, Scenario::default().ready(), async |ctx| {
+        reconcile(Arc::new(cd.clone()), ctx).await
+    })
+    .await;
+    let settled = cd.clone().with_status(status_patches(&first).remove(0));
+    let scenario = Scenario::default()
+        .ready()
+        .with_secret("chat-auth-secret", &["BETTER_AUTH_SECRET"])
+        .with_secret("chat-database", &["api-url"]);
+    let (counts, recorded, _) =
+        crate::fixtures::against_with_caches(&settled, scenario, async |ctx, mut writers| {
+            // A fresh process applies everything once (the server answers no-ops).
+            reconcile(Arc::new(settled.clone()), ctx.clone())
+                .await
+                .unwrap();
+            let after_first = sent(&ctx);
+            fill_caches(&ctx, &mut writers, &settled).await;
+            let filled = sent(&ctx);
+            // Nothing changed: no apply, no Secret lookup, no status patch.
+            reconcile(Arc::new(settled.clone()), ctx.clone())
+                .await
+                .unwrap();
+            let after_second = sent(&ctx);
+            // The Deployment controller reports the API unavailable (status subresource only).
+            let mut api = crate::controller::cached(&ctx.caches.deployments, NAMESPACE, "chat-api")
+                .unwrap()
+                .as_ref()
+                .clone();
+            api.status.as_mut().unwrap().available_replicas = Some(0);
+            api.metadata.managed_fields = Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
+                    manager: Some("kube-controller-manager".into()),
+                    operation: Some("Update".into()),
+                    subresource: Some("status".into()),
+                    ..Default::default()
+                },
+            ]);
+            writers
+                .deployments
+                .apply_watcher_event(&kube::runtime::watcher::Event::Apply(api));
+            reconcile(Arc::new(settled.clone()), ctx.clone())
+                .await
+                .unwrap();
+            (after_first, filled, after_second, sent(&ctx))
+        })
+        .await;
+    let (after_first, filled, after_second, after_status) = counts;
+    assert!(after_first > 0 && filled > after_first);
+    assert_eq!(
+        after_second, filled,
+        "a reconcile with the cache current sent requests"
+    );
+    let last: Vec<(&str, &str)> = recorded[filled as usize..]
+        .iter()
+        .map(|r| (r.method.as_str(), r.path()))
+        .collect();
+    assert_eq!(after_status - after_second, last.len() as u64);
+    assert_eq!(
+        last,
+        [
+            (
+                "PATCH",
+                format!("/apis/chatplane.dev/v1alpha1/namespaces/{NAMESPACE}/chatdeployments/chat/status").as_str()
+            ),
+            ("POST", format!("/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events").as_str()),
+        ],
+        "a child's status change patches the ChatDeployment's status only"
+    );
+    assert_eq!(
+        status_patches(&recorded).last().unwrap().phase,
+        Some(chatplane_crds::Phase::Progressing)
+    );
+}

@@ -13,35 +13,17 @@ export CLUSTER_NAME="${CLUSTER_NAME:-chatplane-test}"
 # shellcheck source=scripts/cluster.sh
 source scripts/cluster.sh
 
-# The tools this suite and cluster.sh use, from Debian's packages when missing.
-missing=()
-for pair in jq:jq openssl:openssl ip:iproute2 nsenter:util-linux curl:curl; do
-  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
-done
-if ((${#missing[@]})); then
-  echo "50-cluster: apt-get install ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/cluster-test.sh
+source scripts/lib/cluster-test.sh
+cluster_test_tools
 
 WAIT=${CLUSTER_TEST_WAIT:-90} # seconds for any one condition
 work=$(mktemp -d)
-operator_pid=""
 
-stop_operator() {
-  if [[ -n $operator_pid ]] && kill -0 "$operator_pid" 2>/dev/null; then
-    kill -TERM "$operator_pid"
-    for _ in {1..100}; do
-      kill -0 "$operator_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$operator_pid" 2>/dev/null || true
-  fi
-  operator_pid=""
-}
-
+release_ns=chatplane-system
 finish() {
   local rc=$?
-  stop_operator
+  stop_operators
   if ((rc)); then
     echo "--- 50-cluster failed; operator logs:" >&2
     tail -n 40 "$work"/operator-*.log >&2 2>/dev/null || true
@@ -51,25 +33,6 @@ finish() {
   exit "$rc"
 }
 trap finish EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-k() { cluster_exec "$K8S_BIN_DIR/kubectl" --request-timeout=20s "$@"; }
-helm() { HELM_CACHE_HOME="$work/helm" HELM_CONFIG_HOME="$work/helm" HELM_DATA_HOME="$work/helm" cluster_exec "$HELM" "$@"; }
-
-# Polls "$@" until it succeeds, at most $WAIT seconds.
-eventually() {
-  local what=$1
-  shift
-  local deadline=$((SECONDS + WAIT))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "timed out after ${WAIT}s: $what"
-    sleep 1
-  done
-}
 
 cluster_up >/dev/null
 echo "cluster: $(k version -o json | jq -r '"client " + .clientVersion.gitVersion + ", server " + .serverVersion.gitVersion')"
@@ -140,7 +103,6 @@ echo "ok: the server refuses all ${#invalid[@]} invalid resources and ${#refused
 
 # --- 2. the chart, with the real helm -----------------------------------------------------------
 
-release_ns=chatplane-system
 helm install chatplane charts/chatplane -n "$release_ns" --create-namespace >/dev/null
 [[ $(k -n "$release_ns" get deployment chatplane -o jsonpath='{.spec.replicas}') == 1 ]] ||
   fail "helm install: the operator Deployment is not at the chart's default of 1 replica"
@@ -165,61 +127,14 @@ echo "ok: helm install and helm upgrade (replicas 2, a new default image) as doc
 
 # --- 3. the operator, with a token of the chart's ServiceAccount --------------------------------
 
-cargo build --quiet --locked -p chatplane-operator --bin chatplane-operator
-operator="$CARGO_TARGET_DIR/debug/chatplane-operator"
-token=$(k -n "$release_ns" create token chatplane --duration=2h)
-cat >"$work/operator.kubeconfig" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: test
-  cluster:
-    server: https://$CLUSTER_NODE_IP:6443
-    certificate-authority-data: $(base64 -w0 <"$CLUSTER_STATE_DIR/pki/ca.crt")
-users:
-- name: chatplane
-  user: {token: $token}
-contexts:
-- name: test
-  context: {cluster: test, user: chatplane}
-current-context: test
-KUBECONFIG
-[[ $(KUBECONFIG="$work/operator.kubeconfig" in_netns "$K8S_BIN_DIR/kubectl" auth whoami -o jsonpath='{.status.userInfo.username}') == \
-  "system:serviceaccount:$release_ns:chatplane" ]] || fail "the operator's kubeconfig is not the chart's ServiceAccount"
-
-runs=0 # operator processes started, each with its own log
-metrics_port=18081
-start_operator() {
-  runs=$((runs + 1))
-  # Directly in the background (nsenter execs the operator), so $! is the operator itself.
-  KUBECONFIG="$work/operator.kubeconfig" RUST_LOG=info,chatplane_operator=debug \
-    nsenter --net="$NETNS_PATH" "$operator" run --identity "test-operator-$runs" \
-    --lease-namespace "$release_ns" --metrics-addr "127.0.0.1:$metrics_port" \
-    </dev/null >"$work/operator-$runs.log" 2>&1 &
-  operator_pid=$!
-  eventually "the operator is ready (/readyz)" in_netns curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/readyz"
-}
-# Reconciles finished by the running operator process (every outcome).
-reconciles_done() {
-  in_netns curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/metrics" |
-    awk '/^chatplane_operator_reconcile_duration_seconds_count/ {n += $2} END {print n + 0}'
-}
-more_reconciles_than() { (($(reconciles_done) > $1)); }
-no_forbidden() {
-  # A quota's refusal (section 4's own check) is a 403 too, and not RBAC's.
-  if grep -E 'Forbidden|forbidden|code: 403' "$work"/operator-*.log | grep -v 'exceeded quota' >&2; then
-    fail "the operator was refused by RBAC (above): the chart's ClusterRole misses a rule"
-  fi
-}
+operator_build
+operator_kubeconfig
 
 start_operator
 k apply -f examples/minimal.yaml >/dev/null
 chat=chat
-owned=(configmap/chat-postgres-init statefulset/chat-postgres service/chat-postgres
-  service/chat-postgres-headless networkpolicy/chat-postgres deployment/chat-auth service/chat-auth
-  deployment/chat-api service/chat-api)
-generated=(secret/chat-auth-secret secret/chat-database)
-status_observed() { [[ $(k get chat "$1" -o jsonpath='{.status.observedGeneration}') == "$(k get chat "$1" -o jsonpath='{.metadata.generation}')" ]]; }
+owned=("${minimal_owned[@]}")
+generated=("${minimal_generated[@]}")
 eventually "ChatDeployment chat has a status for its generation" status_observed $chat
 uid=$(k get chat $chat -o jsonpath='{.metadata.uid}')
 for object in "${owned[@]}"; do
@@ -249,24 +164,6 @@ no_forbidden
 echo "ok: examples/minimal.yaml: ${#owned[@]} owned objects with owner reference, one field manager," \
   "labels and config hash; ${#generated[@]} generated Secrets without owner"
 
-# The real controllers are done with the new objects (the workloads' status settles with their
-# pods Pending) when two snapshots a few seconds apart agree.
-snapshot() {
-  local object
-  for object in "${owned[@]}"; do
-    k get "$object" -o jsonpath='{.kind}/{.metadata.name} {.metadata.resourceVersion}{"\n"}'
-  done
-  for object in "${generated[@]}"; do
-    k get "$object" -o json | jq -r '"\(.kind)/\(.metadata.name) \(.metadata.resourceVersion) \(.data | tojson | @base64)"'
-  done
-  k get chat "$chat" -o jsonpath='{.kind}/{.metadata.name} {.metadata.resourceVersion}{"\n"}'
-}
-settled() {
-  snapshot >"$work/settle.a"
-  sleep 3
-  snapshot >"$work/settle.b"
-  cmp -s "$work/settle.a" "$work/settle.b"
-}
 eventually "the new objects settle" settled
 cp "$work/settle.b" "$work/before"
 
