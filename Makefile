@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind cluster cluster-down
+.PHONY: dev test fmt lint sqlx-prepare bench bench-operator-scale eval-rag e2e-kind cluster cluster-down
 dev:
 	bash scripts/dev.sh
 
@@ -23,6 +23,11 @@ sqlx-prepare:
 
 bench:
 	bash bench/run.sh
+
+# The operator with 100 and 1,000 ChatDeployments on the test control plane (needs root; not part
+# of make test). N="100" for one size. See docs/BENCHMARKS.md, "Operator at scale".
+bench-operator-scale:
+	bash bench/operator-scale.sh $(N)
 
 # recall@3 of a question set on a corpus (default: the fixture corpus the tests use), e.g.
 # make eval-rag CORPUS=../shared/corpus/physical-ai-textbook QUESTIONS=bench/data/textbook_questions.json

@@ -34,7 +34,7 @@ use crate::{
     apply::{apply_unless_current, create_if_missing, delete_if_present},
     context::{Context, FIELD_MANAGER},
     controller::{cached, cached_meta},
-    resources::{GeneratedValues, Inputs, Names, Object, data_claim_name_for, desired},
+    resources::{GeneratedValues, Inputs, Kind, Names, Object, data_claim_name_for, desired},
     status::{Observed, degraded_status, observed_status},
 };
 
@@ -138,7 +138,7 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
         let workload = match applied {
             Ok(workload) => workload,
             Err(error) => {
-                return match refusal(&error, object) {
+                return match refusal(&error, object.kind(), object.name(), "") {
                     Some(message) => degrade(&cd, &ctx, Reason::ApplyFailed, message, &now).await,
                     None => Err(error),
                 };
@@ -163,7 +163,14 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
         .and_then(|s| s.endpoints.as_ref())
         .is_some_and(|e| e.ingress.is_some());
     if desired.ingress.is_none() && had_ingress {
-        delete_if_present(&namespaced::<Ingress>(&ctx, &namespace), &names.instance).await?;
+        let ingresses = namespaced::<Ingress>(&ctx, &namespace);
+        if let Err(error) = delete_if_present(&ingresses, &names.instance).await {
+            // Refused like an apply (a webhook, a policy): shown on the resource the same way.
+            return match refusal(&error, Kind::Ingress, &names.instance, "the deletion of ") {
+                Some(message) => degrade(&cd, &ctx, Reason::ApplyFailed, message, &now).await,
+                None => Err(error),
+            };
+        }
     }
 
     let observed = Observed {
@@ -289,17 +296,14 @@ async fn apply_object(ctx: &Context, names: &Names, object: Object<'_>) -> Resul
 /// The API server's answer when it refused an owned object (a quota, an admission webhook, a
 /// policy): the Degraded message names the object and carries the server's words, so the user
 /// sees it on the resource. `None` for errors without an answer (transport): those are only retried.
-fn refusal(error: &Error, object: Object<'_>) -> Option<String> {
+/// `what` prefixes the object for a request other than the apply ("the deletion of ").
+fn refusal(error: &Error, kind: Kind, name: &str, what: &str) -> Option<String> {
     let Error::KubeError(kube::Error::Api(status)) = error else {
         return None;
     };
     Some(format!(
-        "{:?} \"{}\" was refused: {} ({} {})",
-        object.kind(),
-        object.name(),
-        status.message,
-        status.code,
-        status.reason
+        "{what}{kind:?} \"{name}\" was refused: {} ({} {})",
+        status.message, status.code, status.reason
     ))
 }
 

@@ -778,3 +778,65 @@ async fn with_the_cache_current_a_reconcile_sends_nothing_and_a_child_status_cha
         Some(chatplane_crds::Phase::Progressing)
     );
 }
+
+#[tokio::test]
+async fn a_refused_delete_of_a_removed_ingress_shows_on_the_resource_and_is_retried() {
+    let with_ingress = ChatDeployment::test().with_spec(|spec| {
+        spec.ingress = Some(chatplane_crds::IngressSpec {
+            class_name: None,
+            host: "chat.example.com".to_owned(),
+            tls: None,
+        });
+    });
+    let (_, first, _) = against(&with_ingress, Scenario::default(), async |ctx| {
+        reconcile(Arc::new(with_ingress.clone()), ctx).await
+    })
+    .await;
+    let removed = ChatDeployment::test().with_status(status_patches(&first).remove(0));
+    let path = format!("/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/chat");
+    let scenario = Scenario::default().refusing(
+        &path,
+        403,
+        "Forbidden",
+        "admission webhook \"keep.example.com\" denied the request: ingresses are kept",
+    );
+    let (result, recorded, _) = against(&removed, scenario, async |ctx| {
+        reconcile(Arc::new(removed.clone()), ctx).await
+    })
+    .await;
+    assert!(
+        matches!(
+            result,
+            Err(Error::Degraded {
+                reason: chatplane_crds::Reason::ApplyFailed,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    let status = status_patches(&recorded).remove(0);
+    let degraded = condition(&status, "Degraded");
+    assert_eq!(
+        degraded.reason,
+        chatplane_crds::Reason::ApplyFailed.as_str()
+    );
+    assert!(
+        degraded
+            .message
+            .starts_with("the deletion of Ingress \"chat\" was refused: admission webhook")
+            && degraded.message.ends_with("(403 Forbidden)"),
+        "{}",
+        degraded.message
+    );
+    assert_eq!(
+        status.endpoints.unwrap().ingress.as_deref(),
+        Some("chat.example.com"),
+        "kept, so the next reconcile tries the deletion again"
+    );
+    assert!(
+        recorded
+            .iter()
+            .any(|r| r.path().ends_with("/events") && r.body["type"] == "Warning"),
+        "a Warning event"
+    );
+}
