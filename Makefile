@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind cluster cluster-down
+.PHONY: dev test fmt lint sqlx-prepare bench reliability eval-rag e2e-kind cluster cluster-down
 dev:
 	bash scripts/dev.sh
 
@@ -23,6 +23,10 @@ sqlx-prepare:
 
 bench:
 	bash bench/run.sh
+
+# The long reliability run (docs/RELIABILITY.md); `make test` runs its short form.
+reliability:
+	bash bench/reliability.sh
 
 # recall@3 of a question set on a corpus (default: the fixture corpus the tests use), e.g.
 # make eval-rag CORPUS=../shared/corpus/physical-ai-textbook QUESTIONS=bench/data/textbook_questions.json
