@@ -12,14 +12,16 @@ source scripts/lib/postgres.sh
 for dir in auth-server e2e; do
   [ -d "$dir/node_modules" ] || (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 done
-cargo build --release -p chatplane-api --locked
+# REL_PROFILE=debug measures the debug build (quicker to build; slower to serve).
+profile="${REL_PROFILE:-release}"
+if [ "$profile" = release ]; then cargo build --release -p chatplane-api --locked; else cargo build -p chatplane-api --locked; fi
 
 pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/chatplane-relbench-pg.XXXXXX")
 trap 'pg_private_down "$pg_dir"' EXIT
 PG_PRIVATE_DURABLE=process pg_private_up "$pg_dir"
 mkdir -p bench/results
 out="bench/results/reliability-$(date -u +%Y%m%dT%H%M%SZ).json"
-export PG_PRIVATE_DIR="$pg_dir" CHATPLANE_API_BIN="$CARGO_TARGET_DIR/release/chatplane-api" REL_OUT="$PWD/$out"
-echo "reliability: load average $(cut -d' ' -f1-3 /proc/loadavg) before the run" >&2
+export PG_PRIVATE_DIR="$pg_dir" CHATPLANE_API_BIN="$CARGO_TARGET_DIR/$profile/chatplane-api" REL_OUT="$PWD/$out"
+echo "reliability: $profile build, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run" >&2
 (cd e2e && node reliability/main.js)
 echo "reliability: report in $out" >&2

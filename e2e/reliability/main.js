@@ -10,6 +10,8 @@ const sizes = {
   users: num('REL_USERS', 200),
   seconds: num('REL_SECONDS', 75),
   authDownSeconds: num('REL_AUTH_DOWN_SECONDS', 30),
+  // Each user's pause between two actions: 200 users at ~1/s is the short form's 20 at ~10/s.
+  thinkMs: num('REL_THINK_MS', 1000),
   idle: num('REL_IDLE_CONNECTIONS', 3000),
   trickle: num('REL_TRICKLE_CONNECTIONS', 500),
   slowSeconds: num('REL_SLOW_SECONDS', 20),
@@ -22,7 +24,7 @@ const run = await reliabilityStack({ label: 'relbench' });
 let broken = [];
 try {
   const users = await makeUsers(run.stack.authBase, sizes.users);
-  const faults = await faultRun({ ...run, users, seconds: sizes.seconds, authDownSeconds: sizes.authDownSeconds });
+  const faults = await faultRun({ ...run, users, seconds: sizes.seconds, authDownSeconds: sizes.authDownSeconds, thinkMs: sizes.thinkMs });
   broken = checkFaultRun(faults, { recoverySeconds: 5 });
   const real = users.filter((u) => u.kind === 'jwt').slice(0, sizes.realUsers);
   const slow = await slowClients({
