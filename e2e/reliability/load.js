@@ -206,6 +206,10 @@ export async function faultRun({ stack, postgres, model, users, seconds, authDow
       seconds: round(aTo - aFrom),
       jwt_requests: inAuthOutage.filter((r) => r.kind === 'jwt').length,
       jwt_failed: inAuthOutage.filter((r) => r.kind === 'jwt' && (r.status < 200 || r.status >= 300)).length,
+      jwt_failures: inAuthOutage
+        .filter((r) => r.kind === 'jwt' && (r.status < 200 || r.status >= 300))
+        .slice(0, 5)
+        .map((r) => `${r.op} ${r.status} at ${round(r.t)}s`),
       session_requests: inAuthOutage.filter((r) => r.kind === 'session').length,
       session_503: inAuthOutage.filter((r) => r.kind === 'session' && r.status === 503).length,
       session_other_failures: inAuthOutage.filter((r) => r.kind === 'session' && r.status !== 503 && (r.status < 200 || r.status >= 300)).length,
