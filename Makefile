@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint sqlx-prepare bench bench-operator-scale eval-rag e2e-kind cluster cluster-down
+.PHONY: dev test fmt lint sqlx-prepare bench bench-operator-scale reliability eval-rag e2e-kind cluster cluster-down
 dev:
 	bash scripts/dev.sh
 
@@ -28,6 +28,10 @@ bench:
 # of make test). N="100" for one size. See docs/BENCHMARKS.md, "Operator at scale".
 bench-operator-scale:
 	bash bench/operator-scale.sh $(N)
+
+# The long reliability run (docs/RELIABILITY.md); `make test` runs its short form.
+reliability:
+	bash bench/reliability.sh
 
 # recall@3 of a question set on a corpus (default: the fixture corpus the tests use), e.g.
 # make eval-rag CORPUS=../shared/corpus/physical-ai-textbook QUESTIONS=bench/data/textbook_questions.json

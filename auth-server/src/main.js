@@ -23,6 +23,12 @@ async function main() {
   const log = createLogger({ level: config.logLevel });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
   pool.on('error', (err) => log.error('idle database connection failed', { error: err }));
+  // pg emits 'error' on a checked-out client whose server goes away between two queries (a
+  // database restart), and the pool listens only on idle ones: without this the process dies.
+  // The broken client is dropped when it is released.
+  pool.on('connect', (client) =>
+    client.on('error', (err) => log.warn('database connection lost', { error: err })),
+  );
 
   const { auth, options } = createAuth(config, pool, log);
   const app = createServer({ config, auth, pool, log });

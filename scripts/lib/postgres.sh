@@ -62,9 +62,15 @@ pg_private_up() {
   rm -f "$dir/pwfile"
   port=$(pg_free_port) || { pg_say "no free port"; return 1; }
   # A throw-away cluster: room for the suites' parallel pools, and durability off unless
-  # PG_PRIVATE_DURABLE=1 (benchmarks measure the server as it would run).
+  # PG_PRIVATE_DURABLE=1 (benchmarks measure the server as it would run) or =process (commits
+  # reach the kernel before they are acknowledged, so a crash or immediate shutdown of the
+  # server loses nothing acknowledged, as the reliability suite checks; only fsync is skipped).
   local opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400"
-  [ "${PG_PRIVATE_DURABLE:-0}" = 1 ] || opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  case "${PG_PRIVATE_DURABLE:-0}" in
+    1) ;;
+    process) opts+=" -c fsync=off -c full_page_writes=off" ;;
+    *) opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off" ;;
+  esac
   pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null || { pg_say "the server did not start:"; tail -n 20 "$dir/server.log" >&2; return 1; }
   export TEST_DATABASE_URL="postgres://postgres:$password@127.0.0.1:$port/postgres"
   pg_say "private cluster in $dir on 127.0.0.1:$port"
@@ -82,6 +88,14 @@ pg_private_down() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -rf "$dir"
+}
+
+# pg_private_restart DIR [MODE]: stop (MODE fast or immediate, as the reliability suite's faults)
+# and start again with the same port and options (pg_ctl keeps them in postmaster.opts).
+pg_private_restart() {
+  local dir=$1 mode=${2:-fast} bindir
+  bindir=$(pg_bindir) || return 1
+  pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m "$mode" -w -t 60 restart >/dev/null
 }
 
 PG_TEST_DIR=''
