@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind cluster cluster-down
+.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind cluster cluster-node cluster-down
 dev:
 	bash scripts/dev.sh
 
@@ -37,6 +37,11 @@ e2e-kind:
 # namespace of its own; prints the kubeconfig. Needs root. See docs/OPERATOR.md, "A test cluster".
 cluster:
 	bash scripts/cluster.sh up
+
+# The same with a node (kubelet, containerd, CNI, kube-proxy, CoreDNS, local-path storage,
+# kube-router's NetworkPolicy firewall): pods run. See docs/OPERATOR.md, "The node".
+cluster-node:
+	bash scripts/cluster.sh up --node
 
 cluster-down:
 	bash scripts/cluster.sh down

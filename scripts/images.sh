@@ -11,7 +11,8 @@
 #   scripts/images.sh ref NAME               the image reference a pod spec names
 #   scripts/images.sh archive NAME           the path of its OCI archive
 #
-# NAME: pause (the pod sandbox), api, operator, auth, postgres. An image is rebuilt only when the
+# NAME: pause (the pod sandbox), api, operator, auth, postgres; the node's own (not in "all"):
+# coredns (the cluster DNS) and busybox (the local-path provisioner's helper pods). An image is rebuilt only when the
 # content of its root filesystem or its configuration changed (a key beside each archive).
 # Knobs: IMAGES_DIR (archives; default ~/.cache/chatplane/images), CARGO_TARGET_DIR,
 # IMAGES_SNAPSHOTTER (ctr import --snapshotter). Needs root (buildah's vfs storage, file owners).
@@ -44,6 +45,8 @@ images_ref() {
     operator) echo "ghcr.io/chatplane/chatplane-operator:$IMAGES_VERSION" ;;
     auth) echo "ghcr.io/chatplane/chatplane-auth:$IMAGES_VERSION" ;;
     postgres) echo "localhost/chatplane/postgres:$(images_pg_major || echo 15)" ;;
+    coredns) echo "localhost/chatplane/coredns:1.15.0" ;;
+    busybox) echo "localhost/chatplane/busybox:1" ;;
     *) images_die "unknown image '$1' (one of: ${IMAGES_ALL[*]})" ;;
   esac
 }
@@ -247,6 +250,29 @@ stage_postgres() {
   chmod 2775 "$root/var/run/postgresql"
   IMAGE_CONFIG=(--env "PATH=$lib/bin:$IMAGES_PATH" --env PGDATA=/var/lib/postgresql/data
     --user 999:999 --port 5432 --stop-signal SIGINT --cmd '["postgres"]')
+}
+
+# The node's CoreDNS (the binary scripts/cluster-bins.sh builds from test/cluster/coredns), uid
+# 65532 as upstream's image; it listens on 1053, so it needs no capability.
+stage_coredns() {
+  local root=$1 bin
+  # shellcheck source=scripts/cluster-bins.sh
+  source "$IMAGES_ROOT/scripts/cluster-bins.sh"
+  bin=$(node_bin coredns)
+  [ -x "$bin" ] || images_die "$bin is missing: bash scripts/cluster-bins.sh --node"
+  mkdir -p "$root"
+  install -m 0755 "$bin" "$root/coredns"
+  IMAGE_CONFIG=(--user 65532:65532 --port 1053/udp --port 1053 --entrypoint '["/coredns"]')
+}
+
+# Debian's static busybox with the applets local-path-provisioner's setup/teardown scripts run.
+stage_busybox() {
+  local root=$1 applet
+  [ -x /bin/busybox ] || images_apt busybox-static
+  mkdir -p "$root/bin"
+  install -m 0755 /bin/busybox "$root/bin/busybox"
+  for applet in sh mkdir rm chmod ls cat; do ln -s busybox "$root/bin/$applet"; done
+  IMAGE_CONFIG=(--env PATH=/bin --entrypoint '["/bin/sh"]')
 }
 
 # --- buildah ----------------------------------------------------------------------------------------
