@@ -180,14 +180,15 @@ stage_pause() {
   IMAGE_CONFIG=(--user 65535:65535 --entrypoint '["/pause"]')
 }
 
-# As operator/Dockerfile: distroless/cc (glibc, libgcc, CA certificates), uid 65532, port 8081.
+# As operator/Dockerfile: distroless/cc:nonroot (glibc, libgcc, CA certificates; uid 65532, home
+# as working directory), port 8081.
 stage_operator() {
   local root=$1 bins
   bins=$(images_release_bins)
   stage_base "$root" nonroot 65532 /home/nonroot
   stage_elf "$root" "$bins/chatplane-operator" /usr/local/bin/chatplane-operator
   IMAGE_CONFIG=(--env "PATH=$IMAGES_PATH" --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
-    --user 65532:65532 --port 8081 --entrypoint '["chatplane-operator"]' --cmd '["run"]')
+    --user 65532:65532 --workingdir /home/nonroot --port 8081 --entrypoint '["chatplane-operator"]' --cmd '["run"]')
 }
 
 # As api/Dockerfile: the binary, the guide as a demo corpus and the web UI (WEB_DIR), uid 10001.
