@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind cluster cluster-node cluster-down
+.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind cluster cluster-node cluster-down images
 dev:
 	bash scripts/dev.sh
 
@@ -45,3 +45,8 @@ cluster-node:
 
 cluster-down:
 	bash scripts/cluster.sh down
+
+# OCI images of every part for the test cluster's node, built offline with buildah (as root);
+# archives in ~/.cache/chatplane/images. See docs/OPERATOR.md, "Images without Docker".
+images:
+	bash scripts/images.sh build

@@ -183,45 +183,41 @@ stage_pause() {
   IMAGE_CONFIG=(--user 65535:65535 --entrypoint '["/pause"]')
 }
 
-# As operator/Dockerfile: distroless/cc (glibc, libgcc, CA certificates), uid 65532, port 8081.
+# As operator/Dockerfile: distroless/cc:nonroot (glibc, libgcc, CA certificates; uid 65532, home
+# as working directory), port 8081.
 stage_operator() {
-  local root=$1 bins
-  bins=$(images_release_bins)
+  local root=$1
   stage_base "$root" nonroot 65532 /home/nonroot
-  stage_elf "$root" "$bins/chatplane-operator" /usr/local/bin/chatplane-operator
+  stage_elf "$root" "$IMAGES_BINS/chatplane-operator" /usr/local/bin/chatplane-operator
   IMAGE_CONFIG=(--env "PATH=$IMAGES_PATH" --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
-    --user 65532:65532 --port 8081 --entrypoint '["chatplane-operator"]' --cmd '["run"]')
+    --user 65532:65532 --workingdir /home/nonroot --port 8081/tcp --entrypoint '["chatplane-operator"]' --cmd '["run"]')
 }
 
 # As api/Dockerfile: the binary, the guide as a demo corpus and the web UI (WEB_DIR), uid 10001.
 stage_api() {
-  local root=$1 bins
-  bins=$(images_release_bins)
-  images_web_dist
+  local root=$1
   stage_base "$root" chatplane 10001 /tmp
-  stage_elf "$root" "$bins/chatplane-api" /usr/local/bin/chatplane-api
+  stage_elf "$root" "$IMAGES_BINS/chatplane-api" /usr/local/bin/chatplane-api
   mkdir -p "$root/usr/share/chatplane"
   cp -r "$IMAGES_ROOT/docs" "$root/usr/share/chatplane/docs"
   cp -r "$IMAGES_ROOT/web/dist" "$root/usr/share/chatplane/web"
   IMAGE_CONFIG=(--env "PATH=$IMAGES_PATH" --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
-    --env WEB_DIR=/usr/share/chatplane/web --user 10001:10001 --workingdir /tmp --port 8080
+    --env WEB_DIR=/usr/share/chatplane/web --user 10001:10001 --workingdir /tmp --port 8080/tcp
     --entrypoint '["chatplane-api"]' --cmd '["serve"]')
 }
 
 # As auth-server/Dockerfile (node:20-bookworm-slim): this machine's node, the server's sources and
 # its production node_modules in /app, user node (1000), port 3000.
 stage_auth() {
-  local root=$1 modules node
-  modules=$(images_auth_modules)
-  node=$(command -v node) || images_die "node is missing"
+  local root=$1
   stage_base "$root" node 1000 /home/node
-  stage_elf "$root" "$(readlink -f "$node")" /usr/local/bin/node
+  stage_elf "$root" "$IMAGES_NODE" /usr/local/bin/node
   mkdir -p "$root/app"
   cp "$IMAGES_ROOT/auth-server/package.json" "$IMAGES_ROOT/auth-server/package-lock.json" "$root/app/"
   cp -r "$IMAGES_ROOT/auth-server/src" "$root/app/src"
-  cp -r "$modules" "$root/app/node_modules"
+  cp -r "$IMAGES_MODULES" "$root/app/node_modules"
   IMAGE_CONFIG=(--env "PATH=$IMAGES_PATH" --env NODE_ENV=production --workingdir /app
-    --user node --port 3000 --cmd '["node", "src/main.js"]')
+    --user node --port 3000/tcp --cmd '["node", "src/main.js"]')
 }
 
 # Debian's PostgreSQL server: bin/, lib/ (without the LLVM JIT: PostgreSQL runs without it when the
@@ -230,7 +226,7 @@ stage_auth() {
 # official image; the operator's StatefulSet runs `postgres -D …` itself (no entrypoint script).
 stage_postgres() {
   local root=$1 major lib elf
-  major=$(images_pg_major) || images_die "Debian's postgresql is not installed"
+  major=$(images_pg_major)
   lib=/usr/lib/postgresql/$major
   stage_base "$root" postgres 999 /var/lib/postgresql
   mkdir -p "$root$lib" "$root/usr/share/postgresql" "$root/usr/share/zoneinfo"
@@ -249,7 +245,49 @@ stage_postgres() {
   chmod 0700 "$root/var/lib/postgresql/data"
   chmod 2775 "$root/var/run/postgresql"
   IMAGE_CONFIG=(--env "PATH=$lib/bin:$IMAGES_PATH" --env PGDATA=/var/lib/postgresql/data
-    --user 999:999 --port 5432 --stop-signal SIGINT --cmd '["postgres"]')
+    --user 999:999 --port 5432/tcp --stop-signal SIGINT --cmd '["postgres"]')
+}
+
+# --- what each image is made of ---------------------------------------------------------------
+# prepare_<name> builds what the image takes (cargo, npm, vite; each skips what is current);
+# inputs_<name> lists the files and trees it copies (the libraries through ld.so.cache, which
+# changes when a library package does), so an unchanged image is known without staging it.
+
+prepare_pause() { :; }
+inputs_pause() { echo "$IMAGES_ROOT/scripts/images/pause.c" "$(command -v gcc)" /etc/ld.so.cache; }
+
+prepare_operator() { [ -n "${IMAGES_BINS:-}" ] || IMAGES_BINS=$(images_release_bins); }
+inputs_operator() {
+  echo "$IMAGES_BINS/chatplane-operator" /etc/ssl/certs/ca-certificates.crt /etc/ld.so.cache
+}
+
+prepare_api() {
+  prepare_operator
+  images_web_dist
+}
+inputs_api() {
+  echo "$IMAGES_BINS/chatplane-api" "$IMAGES_ROOT/docs" "$IMAGES_ROOT/web/dist" \
+    /etc/ssl/certs/ca-certificates.crt /etc/ld.so.cache
+}
+
+prepare_auth() {
+  local node
+  node=$(command -v node) || images_die "node is missing"
+  IMAGES_NODE=$(readlink -f "$node")
+  IMAGES_MODULES=$(images_auth_modules)
+}
+inputs_auth() {
+  echo "$IMAGES_NODE" "$IMAGES_ROOT/auth-server/src" "$IMAGES_ROOT/auth-server/package.json" \
+    "$IMAGES_ROOT/auth-server/package-lock.json" "$IMAGES_MODULES/../key" \
+    /etc/ssl/certs/ca-certificates.crt /etc/ld.so.cache
+}
+
+prepare_postgres() { images_pg_major >/dev/null || images_die "Debian's postgresql is not installed"; }
+inputs_postgres() {
+  local major
+  major=$(images_pg_major)
+  echo "/usr/lib/postgresql/$major" "/usr/share/postgresql/$major" /usr/share/zoneinfo \
+    "$(readlink -f /bin/sh)" /etc/ld.so.cache
 }
 
 # The node's CoreDNS (the binary scripts/cluster-bins.sh builds from test/cluster/coredns), uid
@@ -303,10 +341,24 @@ images_cleanup() {
 # Builds one image unless its key (root filesystem content + configuration + this script) is
 # the one its archive was built from.
 images_build_one() {
-  local name=$1 ref archive stage key ctr mnt started
+  local name=$1 ref archive stage inputs key ctr mnt started
   ref=$(images_ref "$name")
   archive=$(images_archive "$name")
   started=$(date +%s)
+  "prepare_$name"
+  # First key: names, sizes, times and modes of the inputs (cheap); second: the staged root's
+  # content and the configuration. Either matching what the archive was built from skips it.
+  # shellcheck disable=SC2046 # the input list is paths without blanks, one word each
+  inputs=$( {
+    find $("inputs_$name") -printf '%p %s %T@ %m\n' | LC_ALL=C sort
+    echo "$ref"
+    sha256sum "$IMAGES_SCRIPT"
+  } | sha256sum | cut -d' ' -f1)
+  if [ -f "$archive" ] && [ "$(sed -n 2p "$archive.key" 2>/dev/null)" = "$inputs" ]; then
+    images_say "$name: unchanged ($ref)"
+    echo "$archive"
+    return 0
+  fi
   stage=$(mktemp -d "$IMAGES_DIR/stage-$name.XXXXXX")
   IMAGES_STAGE=$stage
   IMAGE_CONFIG=()
@@ -316,10 +368,11 @@ images_build_one() {
     printf '%s\n' "$ref" "${IMAGE_CONFIG[@]}"
     sha256sum "$IMAGES_SCRIPT"
   } | sha256sum | cut -d' ' -f1)
-  if [ -f "$archive" ] && [ "$(cat "$archive.key" 2>/dev/null)" = "$key" ]; then
+  if [ -f "$archive" ] && [ "$(sed -n 1p "$archive.key" 2>/dev/null)" = "$key" ]; then
     rm -rf "$stage"
     IMAGES_STAGE=
-    images_say "$name: unchanged ($ref)"
+    printf '%s\n' "$key" "$inputs" >"$archive.key"
+    images_say "$name: unchanged content ($ref)"
     echo "$archive"
     return 0
   fi
@@ -339,7 +392,7 @@ images_build_one() {
   bh push --quiet --signature-policy "$IMAGES_STORE/policy.json" "$ref" "oci-archive:$archive.tmp:$ref"
   bh rmi "$ref" >/dev/null
   mv "$archive.tmp" "$archive"
-  echo "$key" >"$archive.key"
+  printf '%s\n' "$key" "$inputs" >"$archive.key"
   images_say "$name: $(du -m "$archive" | cut -f1) MB archive in $(($(date +%s) - started)) s"
   echo "$archive"
 }
