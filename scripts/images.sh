@@ -12,8 +12,9 @@
 #   scripts/images.sh archive NAME           the path of its OCI archive
 #
 # NAME: pause (the pod sandbox), api, operator, auth, postgres; the node's own (not in "all"):
-# coredns (the cluster DNS) and busybox (the local-path provisioner's helper pods). An image is rebuilt only when the
-# content of its root filesystem or its configuration changed (a key beside each archive).
+# coredns (the cluster DNS) and busybox (the local-path provisioner's helper pods). An image is
+# rebuilt only when the content of its root filesystem or its configuration changed (a key beside
+# each archive).
 # Knobs: IMAGES_DIR (archives; default ~/.cache/chatplane/images), CARGO_TARGET_DIR,
 # IMAGES_SNAPSHOTTER (ctr import --snapshotter). Needs root (buildah's vfs storage, file owners).
 set -euo pipefail
@@ -292,21 +293,25 @@ inputs_postgres() {
 
 # The node's CoreDNS (the binary scripts/cluster-bins.sh builds from test/cluster/coredns), uid
 # 65532 as upstream's image; it listens on 1053, so it needs no capability.
-stage_coredns() {
-  local root=$1 bin
+prepare_coredns() {
   # shellcheck source=scripts/cluster-bins.sh
   source "$IMAGES_ROOT/scripts/cluster-bins.sh"
-  bin=$(node_bin coredns)
-  [ -x "$bin" ] || images_die "$bin is missing: bash scripts/cluster-bins.sh --node"
+  IMAGES_COREDNS=$(node_bin coredns)
+  [ -x "$IMAGES_COREDNS" ] || images_die "$IMAGES_COREDNS is missing: bash scripts/cluster-bins.sh --node"
+}
+inputs_coredns() { echo "$IMAGES_COREDNS"; }
+stage_coredns() {
+  local root=$1
   mkdir -p "$root"
-  install -m 0755 "$bin" "$root/coredns"
+  install -m 0755 "$IMAGES_COREDNS" "$root/coredns"
   IMAGE_CONFIG=(--user 65532:65532 --port 1053/udp --port 1053 --entrypoint '["/coredns"]')
 }
 
 # Debian's static busybox with the applets local-path-provisioner's setup/teardown scripts run.
+prepare_busybox() { [ -x /bin/busybox ] || images_apt busybox-static; }
+inputs_busybox() { echo /bin/busybox; }
 stage_busybox() {
   local root=$1 applet
-  [ -x /bin/busybox ] || images_apt busybox-static
   mkdir -p "$root/bin"
   install -m 0755 /bin/busybox "$root/bin/busybox"
   for applet in sh mkdir rm chmod ls cat; do ln -s busybox "$root/bin/$applet"; done
