@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind cluster cluster-node cluster-down images
+.PHONY: dev test fmt lint sqlx-prepare bench eval-rag e2e-kind e2e-local cluster cluster-node cluster-down images
 dev:
 	bash scripts/dev.sh
 
@@ -45,6 +45,11 @@ cluster-node:
 
 cluster-down:
 	bash scripts/cluster.sh down
+
+# The whole product on that cluster with a node, the way a user meets it (no Docker): images built
+# offline, helm install, a ChatDeployment, sign-up, chat, rollout, restarts. Needs root.
+e2e-local:
+	bash scripts/e2e-local.sh
 
 # OCI images of every part for the test cluster's node, built offline with buildah (as root);
 # archives in ~/.cache/chatplane/images. See docs/OPERATOR.md, "Images without Docker".
