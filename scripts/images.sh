@@ -16,7 +16,8 @@
 # rebuilt only when the content of its root filesystem or its configuration changed (a key beside
 # each archive).
 # Knobs: IMAGES_DIR (archives; default ~/.cache/chatplane/images), CARGO_TARGET_DIR,
-# IMAGES_SNAPSHOTTER (ctr import --snapshotter). Needs root (buildah's vfs storage, file owners).
+# IMAGES_SNAPSHOTTER (ctr import --snapshotter), IMAGES_BINS (a directory holding chatplane-api and
+# chatplane-operator to take instead of a release build). Needs root (vfs storage keeps owners).
 set -euo pipefail
 
 IMAGES_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
