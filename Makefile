@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint sqlx-prepare bench bench-operator-scale reliability eval-rag e2e-kind cluster cluster-down
+.PHONY: dev test fmt lint sqlx-prepare bench bench-operator-scale reliability eval-rag e2e-kind e2e-local cluster cluster-node cluster-down images
 dev:
 	bash scripts/dev.sh
 
@@ -47,5 +47,20 @@ e2e-kind:
 cluster:
 	bash scripts/cluster.sh up
 
+# The same with a node (kubelet, containerd, CNI, kube-proxy, CoreDNS, local-path storage,
+# kube-router's NetworkPolicy firewall): pods run. See docs/OPERATOR.md, "The node".
+cluster-node:
+	bash scripts/cluster.sh up --node
+
 cluster-down:
 	bash scripts/cluster.sh down
+
+# The whole product on that cluster with a node, the way a user meets it (no Docker): images built
+# offline, helm install, a ChatDeployment, sign-up, chat, rollout, restarts. Needs root.
+e2e-local:
+	bash scripts/e2e-local.sh
+
+# OCI images of every part for the test cluster's node, built offline with buildah (as root);
+# archives in ~/.cache/chatplane/images. See docs/OPERATOR.md, "Images without Docker".
+images:
+	bash scripts/images.sh build

@@ -5,6 +5,9 @@
 # hand (`make cluster`):
 #
 #   scripts/cluster.sh up          start it (builds the binaries on first use), print the kubeconfig
+#   scripts/cluster.sh up --node   the same plus a node (also CLUSTER_NODE=1; scripts/cluster-node.sh):
+#                                  kubelet, containerd, CNI, kube-proxy, CoreDNS, local-path storage,
+#                                  kube-router's NetworkPolicy firewall. Without it pods stay Pending.
 #   scripts/cluster.sh down        stop every process by PID, remove the namespace and the state dir
 #   scripts/cluster.sh status      processes and the API server's /readyz
 #   scripts/cluster.sh restart-apiserver  stop kube-apiserver by PID, start it with the same flags
@@ -29,10 +32,14 @@ NETNS_PATH="/var/run/netns/$CLUSTER_NAME"
 KUBECONFIG_PATH="$CLUSTER_STATE_DIR/admin.kubeconfig"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 WAIT_SECONDS="${CLUSTER_WAIT_SECONDS:-60}"
+CLUSTER_NODE="${CLUSTER_NODE:-0}"
 
 in_netns() { nsenter --net="$NETNS_PATH" "$@"; }
 
 log() { echo "cluster: $*" >&2; }
+
+# shellcheck source=scripts/cluster-node.sh
+source "$_cluster_dir/cluster-node.sh"
 
 # --- certificates -------------------------------------------------------------------------------
 
@@ -167,6 +174,7 @@ start_apiserver() {
     --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$pki/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP \
     --allow-privileged=true --profiling=false
   wait_for kube-apiserver "kube-apiserver /readyz" healthy "https://$CLUSTER_NODE_IP:6443/readyz"
 }
@@ -224,6 +232,9 @@ cluster_up() {
   wait_for kube-scheduler "kube-scheduler /healthz" healthy_insecure https://127.0.0.1:10259/healthz
   # The service-account controller is running once it has made the default namespace's account.
   wait_for kube-controller-manager "ServiceAccount default/default" default_service_account
+  if [[ $CLUSTER_NODE == 1 ]]; then
+    node_up
+  fi
   log "up in $((SECONDS - started)) s: Kubernetes v$K8S_VERSION in network namespace $CLUSTER_NAME," \
     "API https://$CLUSTER_NODE_IP:6443; kubeconfig:"
   echo "$KUBECONFIG_PATH"
@@ -262,6 +273,7 @@ cluster_restart_apiserver() {
 # the state dir. Safe to run when nothing is up.
 cluster_down() {
   local quiet=${1:-} i
+  node_down
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
     stop_component "${COMPONENTS[i]}"
   done
@@ -291,6 +303,9 @@ cluster_status() {
     echo "kube-apiserver /readyz: not ready"
     rc=1
   fi
+  if [[ $CLUSTER_NODE == 1 || -f $CLUSTER_STATE_DIR/pids/kubelet ]]; then
+    node_status || rc=1
+  fi
   return "$rc"
 }
 
@@ -303,6 +318,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   up)
     # A failed start leaves nothing behind (wait_for has printed the failing component's log).
     trap 'rc=$?; if ((rc)); then cluster_down quiet; fi' EXIT
+    [[ ${2:-} != --node ]] || CLUSTER_NODE=1
     cluster_up
     ;;
   down) cluster_down ;;
@@ -317,7 +333,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     cluster_exec "$@"
     ;;
   *)
-    echo "usage: $0 up|down|status|restart-apiserver|kubectl ARGS|exec CMD ARGS" >&2
+    echo "usage: $0 up [--node]|down|status|restart-apiserver|kubectl ARGS|exec CMD ARGS" >&2
     exit 2
     ;;
   esac

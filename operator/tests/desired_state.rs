@@ -6,7 +6,9 @@ use std::{collections::BTreeMap, path::PathBuf};
 use chatplane_crds::ChatDeployment;
 use chatplane_operator::{
     render,
-    resources::{Desired, GeneratedValues, Images, Inputs, Object, PROVISION_SQL, desired},
+    resources::{
+        Desired, GeneratedValues, INIT_SCRIPT, Images, Inputs, Object, PROVISION_SQL, desired,
+    },
 };
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSetSpec},
@@ -283,6 +285,8 @@ fn the_api_trusts_exactly_the_tokens_the_auth_server_issues_and_fetches_keys_fro
                 "{name}: {origin} missing"
             );
         }
+        // The web UI's config.js: the auth server at the public URL, not the in-cluster one.
+        assert_eq!(value(&api, "WEB_AUTH_URL"), cd.spec.public_url, "{name}");
         assert_eq!(value(&api, "LISTEN_ADDR"), "0.0.0.0:8080");
         assert_eq!(value(&api, "RAG_TOP_K"), cd.spec.rag.top_k.to_string());
     }
@@ -508,22 +512,65 @@ fn postgres_keeps_its_data_on_a_claim_and_creates_two_isolated_databases() {
         probe.exec.as_ref().unwrap().command.as_ref().unwrap()[0],
         "pg_isready"
     );
-    let script = retain.postgres.as_ref().unwrap().init_script().unwrap();
-    // The statements themselves, and that they isolate the two roles, are proven on a real
-    // PostgreSQL by tests/provisioning.rs; here: the script runs them with these names.
-    assert!(
-        script.contains(PROVISION_SQL),
-        "init script lacks sql/provision.sql"
+    // The ConfigMap carries the init step and the one provisioning SQL as they are in sql/; that
+    // they initialize, provision and isolate the roles is proven on real PostgreSQL binaries by
+    // tests/postgres_init.rs. Here: the pod runs them, and runs the server without an entrypoint.
+    let managed = retain.postgres.as_ref().unwrap();
+    assert_eq!(managed.init_script(), Some(INIT_SCRIPT));
+    assert_eq!(managed.provision_sql(), Some(PROVISION_SQL));
+    let pod = sts.template.spec.as_ref().unwrap();
+    let init = &pod.init_containers.as_ref().unwrap()[..];
+    assert_eq!(init.len(), 1);
+    let (init, server) = (&init[0], &pod.containers[0]);
+    assert_eq!(
+        init.image, server.image,
+        "the init step runs in the server's image"
     );
-    for variable in [
-        "-v auth_role=chatplane_auth",
-        "-v auth_db=chatplane_auth",
-        "-v auth_password=\"$AUTH_DB_PASSWORD\"",
-        "-v api_role=chatplane_api",
-        "-v api_db=chatplane_api",
-        "-v api_password=\"$API_DB_PASSWORD\"",
+    assert_eq!(
+        init.command.as_deref().unwrap(),
+        ["sh", "/chatplane-init/postgres-init.sh"]
+    );
+    let init_env = env(init);
+    assert_eq!(value(&init_env, "AUTH_DB_NAME"), "chatplane_auth");
+    assert_eq!(value(&init_env, "API_DB_NAME"), "chatplane_api");
+    assert_eq!(
+        value(&init_env, "PROVISION_SQL"),
+        "/chatplane-init/provision.sql"
+    );
+    for (variable, key) in [
+        ("POSTGRES_PASSWORD", "postgres-password"),
+        ("AUTH_DB_PASSWORD", "auth-password"),
+        ("API_DB_PASSWORD", "api-password"),
     ] {
-        assert!(script.contains(variable), "init script lacks {variable:?}");
+        assert_eq!(
+            secret_ref(&init_env, variable),
+            ("chat-database".to_owned(), key.to_owned())
+        );
+    }
+    assert_eq!(
+        server.command.as_deref().unwrap()[..3],
+        ["postgres", "-D", "/var/lib/postgresql/data/pgdata"]
+    );
+    assert!(server.args.is_none());
+    let server_env = env(server);
+    assert_eq!(
+        server_env.keys().collect::<Vec<_>>(),
+        ["PGDATA"],
+        "no image entrypoint variables, no passwords in the server container"
+    );
+    for c in [init, server] {
+        let mounts: Vec<&str> = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        assert!(
+            !mounts.contains(&"/docker-entrypoint-initdb.d"),
+            "{}: {mounts:?}",
+            c.name
+        );
+        assert!(mounts.contains(&"/var/lib/postgresql/data"), "{}", c.name);
     }
     let delete = build(&example("llm.yaml"));
     let sts = stateful_set(&delete);

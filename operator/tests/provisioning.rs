@@ -1,17 +1,11 @@
 //! The provisioning SQL (sql/provision.sql) on a real PostgreSQL: the server TEST_DATABASE_URL
 //! names (the private cluster `make test` starts). Each role reaches its own database only, a
-//! second run is harmless, and the operator's init script, as rendered into the ConfigMap, does
-//! the same with a deployment's names. psql connects as each role, as the API and Better Auth would.
+//! second run is harmless. psql connects as each role, as the API and Better Auth would. The
+//! operator's init step that runs this SQL in the managed PostgreSQL's pod: tests/postgres_init.rs.
 
 use std::{
-    io::Write,
     path::PathBuf,
-    process::{Command, Output, Stdio},
-};
-
-use chatplane_operator::{
-    render,
-    resources::{GeneratedValues, Images, Inputs, desired},
+    process::{Command, Output},
 };
 
 /// The administrator's connection, from TEST_DATABASE_URL (`postgres://user:password@host:port/db`).
@@ -256,73 +250,4 @@ fn each_role_reaches_only_its_own_database_and_a_second_run_keeps_the_data() {
         server.login(api, api_pw, api_db, me),
         Ok(format!("{api}@{api_db}"))
     );
-}
-
-#[test]
-fn the_operator_init_script_runs_the_same_sql_with_the_deployment_names() {
-    let server = server();
-    let cd = render::parse_file(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../examples/minimal.yaml")
-            .to_str()
-            .unwrap(),
-    )
-    .unwrap();
-    let desired = desired(
-        &cd,
-        &Inputs::new(Images::defaults()),
-        &GeneratedValues::placeholders(),
-    )
-    .unwrap();
-    // desired_state.rs checks that it carries sql/provision.sql; this runs it.
-    let script = desired.postgres.as_ref().unwrap().init_script().unwrap();
-    // The names every managed deployment uses (resources::names); these tests own them here.
-    let names = Names {
-        auth_role: "chatplane_auth".to_owned(),
-        auth_db: "chatplane_auth".to_owned(),
-        api_role: "chatplane_api".to_owned(),
-        api_db: "chatplane_api".to_owned(),
-        others: Vec::new(),
-    };
-    // As the image's entrypoint runs it: POSTGRES_USER and the two passwords from the Secret.
-    for (auth_pw, api_pw) in [("auth-1", "api-1"), ("auth-2", "api-2")] {
-        let mut child = Command::new("sh")
-            .arg("-s")
-            .env("POSTGRES_USER", &server.user)
-            .env("PGPASSWORD", &server.password)
-            .env("PGHOST", &server.host)
-            .env("PGPORT", &server.port)
-            .env("PSQLRC", "/dev/null")
-            .env("AUTH_DB_PASSWORD", auth_pw)
-            .env("API_DB_PASSWORD", api_pw)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sh runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        succeeded(child.wait_with_output());
-
-        let me = "SELECT current_user || '@' || current_database()";
-        assert_eq!(
-            server.login("chatplane_auth", auth_pw, "chatplane_auth", me),
-            Ok("chatplane_auth@chatplane_auth".to_owned())
-        );
-        assert_eq!(
-            server.login("chatplane_api", api_pw, "chatplane_api", me),
-            Ok("chatplane_api@chatplane_api".to_owned())
-        );
-        for (role, pw, db) in [
-            ("chatplane_auth", auth_pw, "chatplane_api"),
-            ("chatplane_api", api_pw, "chatplane_auth"),
-        ] {
-            refused(server.login(role, pw, db, me), role, NO_CONNECT);
-        }
-    }
-    drop(names);
 }

@@ -30,6 +30,9 @@ pub fn api_env(scope: &Scope) -> Vec<EnvVar> {
         env("AUTH_ISSUER", scope.spec.public_url.clone()),
         env("AUTH_AUDIENCE", scope.spec.public_url.clone()),
         env("CORS_ALLOWED_ORIGINS", scope.origins().join(",")),
+        // The web UI (served from the image's WEB_DIR) sends the browser to the auth server where
+        // the browser reaches it: the public URL, whose /api/auth the Ingress routes to it.
+        env("WEB_AUTH_URL", scope.spec.public_url.clone()),
         env("LISTEN_ADDR", format!("0.0.0.0:{API_PORT}")),
         env("RAG_TOP_K", rag.top_k.to_string()),
     ];

@@ -34,7 +34,7 @@ pub use self::{
     labels::Component,
     names::Names,
     owned::{Kind, Object},
-    postgres::{PROVISION_SQL, data_claim_name_for},
+    postgres::{INIT_SCRIPT, PROVISION_SQL, data_claim_name_for},
     secrets::GeneratedValues,
 };
 use crate::{Error, Result};
@@ -161,13 +161,18 @@ pub struct ManagedPostgres {
 }
 
 impl ManagedPostgres {
-    /// The shell script the init ConfigMap carries (it runs the provisioning SQL).
+    /// The init step's script the init ConfigMap carries (sql/postgres-init.sh).
     pub fn init_script(&self) -> Option<&str> {
-        self.init
-            .data
-            .as_ref()?
-            .get(postgres::INIT_SCRIPT_KEY)
-            .map(String::as_str)
+        self.init_file(postgres::INIT_SCRIPT_KEY)
+    }
+
+    /// The provisioning SQL the init ConfigMap carries beside it (sql/provision.sql).
+    pub fn provision_sql(&self) -> Option<&str> {
+        self.init_file(postgres::PROVISION_SQL_KEY)
+    }
+
+    fn init_file(&self, key: &str) -> Option<&str> {
+        self.init.data.as_ref()?.get(key).map(String::as_str)
     }
 }
 

@@ -1,5 +1,6 @@
-//! The managed PostgreSQL: an init script, a StatefulSet with a volume claim template, and a
-//! headless plus a normal Service.
+//! The managed PostgreSQL: the init step's ConfigMap (sql/postgres-init.sh and sql/provision.sql),
+//! a StatefulSet (init container, then the server) with a volume claim template, and a headless
+//! plus a normal Service.
 
 use std::collections::BTreeMap;
 
@@ -30,37 +31,34 @@ use super::{
     secrets::{API_PASSWORD_KEY, AUTH_PASSWORD_KEY, POSTGRES_PASSWORD_KEY},
 };
 
-/// The uid of the `postgres` user in the official Debian-based image.
+/// The uid of the `postgres` user in Debian-based images (the official one, Debian's packages
+/// as scripts/images.sh builds them, CloudNativePG's).
 const POSTGRES_UID: i64 = 999;
 const DATA_DIR: &str = "/var/lib/postgresql/data";
-pub(super) const INIT_SCRIPT_KEY: &str = "10-chatplane-databases.sh";
+/// A subdirectory of the volume: a fresh volume's lost+found would make initdb refuse the mount.
+const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+const SOCKET_DIR: &str = "/var/run/postgresql";
+/// Where the init container sees the ConfigMap's two files.
+const INIT_DIR: &str = "/chatplane-init";
+pub(super) const INIT_SCRIPT_KEY: &str = "postgres-init.sh";
+pub(super) const PROVISION_SQL_KEY: &str = "provision.sql";
 
 /// The one provisioning SQL (two roles, two databases, each closed to the other role), shared
 /// with `make dev` and the end-to-end tests.
 pub const PROVISION_SQL: &str = include_str!("../../../sql/provision.sql");
 
-/// Runs once, on an empty data directory (the image's docker-entrypoint-initdb.d contract): the
-/// provisioning SQL with this deployment's role and database names, so the API's role cannot
-/// connect to Better Auth's database and the other way round (DESIGN §4).
-fn init_script() -> String {
-    format!(
-        r#"#!/bin/sh
-set -eu
-psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
-  -v auth_role={AUTH_DATABASE} -v auth_db={AUTH_DATABASE} -v auth_password="$AUTH_DB_PASSWORD" \
-  -v api_role={API_DATABASE} -v api_db={API_DATABASE} -v api_password="$API_DB_PASSWORD" <<'SQL'
-{PROVISION_SQL}SQL
-"#
-    )
-}
+/// The operator's own init step (initdb on an empty volume, then the provisioning SQL on a
+/// socket-only server), so no image entrypoint script is relied on: any image carrying the
+/// PostgreSQL server binaries (on PATH) and /bin/sh works. The script documents its contract.
+pub const INIT_SCRIPT: &str = include_str!("../../../sql/postgres-init.sh");
 
 pub fn init_config_map(scope: &Scope) -> ConfigMap {
     ConfigMap {
         metadata: scope.meta(scope.names.postgres_init(), Component::Postgres),
-        data: Some(BTreeMap::from([(
-            INIT_SCRIPT_KEY.to_owned(),
-            init_script(),
-        )])),
+        data: Some(BTreeMap::from([
+            (INIT_SCRIPT_KEY.to_owned(), INIT_SCRIPT.to_owned()),
+            (PROVISION_SQL_KEY.to_owned(), PROVISION_SQL.to_owned()),
+        ])),
         ..Default::default()
     }
 }
@@ -118,12 +116,58 @@ pub fn stateful_set(scope: &Scope, db: &ManagedDatabase) -> StatefulSet {
         "--username",
         "postgres",
     ];
+    let image = db
+        .image
+        .clone()
+        .unwrap_or_else(|| scope.inputs.images.postgres.clone());
+    let resources = resources(db.resources.as_ref(), &defaults);
+    let pgdata = env("PGDATA", PGDATA);
+    // initdb when the volume is empty, then the provisioning SQL; the passwords reach this
+    // container only (the server needs none of them).
+    let init = Container {
+        name: "init".to_owned(),
+        image: Some(image.clone()),
+        command: Some(vec![
+            "sh".to_owned(),
+            format!("{INIT_DIR}/{INIT_SCRIPT_KEY}"),
+        ]),
+        env: Some(vec![
+            pgdata.clone(),
+            env_from_secret("POSTGRES_PASSWORD", &secret, POSTGRES_PASSWORD_KEY),
+            env("AUTH_DB_NAME", AUTH_DATABASE),
+            env_from_secret("AUTH_DB_PASSWORD", &secret, AUTH_PASSWORD_KEY),
+            env("API_DB_NAME", API_DATABASE),
+            env_from_secret("API_DB_PASSWORD", &secret, API_PASSWORD_KEY),
+            env("PROVISION_SQL", format!("{INIT_DIR}/{PROVISION_SQL_KEY}")),
+            env("PG_SOCKET_DIR", SOCKET_DIR),
+        ]),
+        volume_mounts: Some(vec![
+            mount("data", DATA_DIR, false),
+            mount("init", INIT_DIR, true),
+            mount("run", SOCKET_DIR, false),
+            mount("tmp", "/tmp", false),
+        ]),
+        resources: Some(resources.clone()),
+        security_context: Some(container_security_context()),
+        ..Default::default()
+    };
+    // The server itself, not an image's entrypoint script; it listens on every address (initdb's
+    // default is localhost only), the pod's port is the Service's.
     let container = Container {
         name: "postgres".to_owned(),
-        image: Some(
-            db.image
-                .clone()
-                .unwrap_or_else(|| scope.inputs.images.postgres.clone()),
+        image: Some(image),
+        command: Some(
+            [
+                "postgres",
+                "-D",
+                PGDATA,
+                "-c",
+                "listen_addresses=*",
+                "-c",
+                &format!("unix_socket_directories={SOCKET_DIR}"),
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         ),
         ports: Some(vec![ContainerPort {
             name: Some("postgres".to_owned()),
@@ -131,30 +175,24 @@ pub fn stateful_set(scope: &Scope, db: &ManagedDatabase) -> StatefulSet {
             protocol: Some("TCP".to_owned()),
             ..Default::default()
         }]),
-        env: Some(vec![
-            env("POSTGRES_USER", "postgres"),
-            env_from_secret("POSTGRES_PASSWORD", &secret, POSTGRES_PASSWORD_KEY),
-            env_from_secret("AUTH_DB_PASSWORD", &secret, AUTH_PASSWORD_KEY),
-            env_from_secret("API_DB_PASSWORD", &secret, API_PASSWORD_KEY),
-            // A subdirectory: a fresh volume's lost+found would make initdb refuse the mount point.
-            env("PGDATA", format!("{DATA_DIR}/pgdata")),
-        ]),
+        env: Some(vec![pgdata]),
         volume_mounts: Some(vec![
             mount("data", DATA_DIR, false),
-            mount("init", "/docker-entrypoint-initdb.d", true),
-            mount("run", "/var/run/postgresql", false),
+            mount("run", SOCKET_DIR, false),
             mount("tmp", "/tmp", false),
         ]),
         startup_probe: Some(exec_probe(&ready, 5, 60)),
         readiness_probe: Some(exec_probe(&ready, 10, 3)),
         liveness_probe: Some(exec_probe(&ready, 10, 6)),
-        resources: Some(resources(db.resources.as_ref(), &defaults)),
+        resources: Some(resources),
         security_context: Some(container_security_context()),
         ..Default::default()
     };
     let hash = config_hash([
-        init_script().as_str(),
-        &serde_json::to_string(&container.env).unwrap_or_default(),
+        INIT_SCRIPT,
+        PROVISION_SQL,
+        &serde_json::to_string(&init.env).unwrap_or_default(),
+        &serde_json::to_string(&container.command).unwrap_or_default(),
     ]);
     let pod_labels = labels(&names.instance, Component::Postgres);
     let retention = match db.deletion_policy {
@@ -184,6 +222,7 @@ pub fn stateful_set(scope: &Scope, db: &ManagedDatabase) -> StatefulSet {
                     enable_service_links: Some(false),
                     security_context: Some(pod_security_context(POSTGRES_UID)),
                     termination_grace_period_seconds: Some(60),
+                    init_containers: Some(vec![init]),
                     containers: vec![container],
                     volumes: Some(vec![
                         Volume {
