@@ -4,9 +4,11 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -14,8 +16,10 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 use tracing::Instrument;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, Request};
+use warp::http::{HeaderValue, Request, StatusCode};
+use warp::reply::Response;
 
+use crate::error::Problem;
 use crate::metrics::Metrics;
 use crate::routes::route_label;
 
@@ -48,11 +52,38 @@ fn method_label(m: &warp::http::Method) -> &'static str {
     }
 }
 
+/// Runs the request through warp; a panic anywhere in a handler becomes a logged 500 instead
+/// of a dropped connection with the panic only on stderr.
+async fn handle<S>(service: &mut S, req: Request<Incoming>) -> Response
+where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible>,
+{
+    match AssertUnwindSafe(service.call(req)).catch_unwind().await {
+        Ok(Ok(res)) => res,
+        Ok(Err(never)) => match never {},
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into());
+            tracing::error!(panic = %message, "handler panicked");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal Server Error",
+                "an unexpected error occurred".into(),
+            )
+            .into_response()
+        }
+    }
+}
+
 /// Serves `filter` on `listener` until `shutdown` resolves, then lets requests in flight finish
 /// for at most `grace`.
 pub async fn serve(
     listener: TcpListener,
-    filter: BoxedFilter<(warp::reply::Response,)>,
+    filter: BoxedFilter<(Response,)>,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send,
     grace: Duration,
@@ -83,10 +114,7 @@ pub async fn serve(
             let span = tracing::info_span!("request", request_id = %id, method, route);
             async move {
                 let started = Instant::now();
-                let mut res: warp::reply::Response = match warp_service.call(req).await {
-                    Ok(res) => res,
-                    Err(never) => match never {},
-                };
+                let mut res = handle(&mut warp_service, req).await;
                 let status = res.status().as_u16();
                 let elapsed = started.elapsed();
                 metrics.request(route, method, status, elapsed.as_secs_f64());
@@ -123,5 +151,53 @@ pub async fn serve(
             grace_secs = grace.as_secs(),
             "grace period over; closing remaining connections"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warp::{Filter, Reply};
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_problem_and_the_server_keeps_serving() {
+        let filter = warp::path("boom")
+            .map(|| -> Response { panic!("handler bug") })
+            .or(warp::path("ok").map(|| warp::reply().into_response()))
+            .unify()
+            .boxed();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            filter,
+            Arc::new(Metrics::default()),
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+        let client = reqwest::Client::new();
+        let res = client
+            .get(format!("http://{addr}/boom"))
+            .send()
+            .await
+            .expect("a response, not a dropped connection");
+        assert_eq!(res.status(), 500);
+        assert_eq!(
+            res.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let res = client
+            .get(format!("http://{addr}/ok"))
+            .send()
+            .await
+            .expect("served");
+        assert_eq!(res.status(), 200);
+        let _ = stop.send(());
+        server.await.expect("server stopped");
     }
 }

@@ -62,7 +62,9 @@ impl JwtVerifier {
         }
         let (user, kid, exp) = self.verify_signature(token).await?;
         let now = jsonwebtoken::get_current_timestamp() as f64;
-        let ttl = Duration::from_secs_f64((exp + self.leeway_secs as f64 - now).max(0.0));
+        // `exp` is the token's word: an absurd one (9e18) must not panic here or in the cache.
+        let ttl = Duration::try_from_secs_f64((exp + self.leeway_secs as f64 - now).max(0.0))
+            .unwrap_or(Duration::MAX);
         self.verified.insert(
             key,
             Verified {

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod conversations;
 mod health;
+mod hostile_tokens;
 mod ingest;
 mod isolation;
 mod messages;
