@@ -42,6 +42,7 @@ pub struct HttpSettings {
     /// Exact origins allowed by CORS (`scheme://host[:port]`).
     pub cors_allowed_origins: Vec<String>,
     pub shutdown_grace: Duration,
+    pub connections: crate::server::ConnectionLimits,
 }
 
 /// Input limits; each is an environment variable so a deployment can tune it.
@@ -53,6 +54,8 @@ pub struct Limits {
     pub default_page_size: u32,
     pub max_page_size: u32,
     pub max_search_chars: usize,
+    /// The longest a request body may take to arrive; a slower one is a 408.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -64,6 +67,7 @@ impl Default for Limits {
             default_page_size: 50,
             max_page_size: 100,
             max_search_chars: 200,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -283,6 +287,28 @@ impl Settings {
             },
         };
         let shutdown_grace = r.secs("SHUTDOWN_GRACE_SECS", 25, 0..=3_600);
+        let c = crate::server::ConnectionLimits::default();
+        let connections = crate::server::ConnectionLimits {
+            header_read_timeout: r.secs(
+                "HTTP_HEADER_READ_TIMEOUT_SECS",
+                c.header_read_timeout.as_secs(),
+                1..=3_600,
+            ),
+            idle_timeout: r.secs(
+                "HTTP_IDLE_TIMEOUT_SECS",
+                c.idle_timeout.as_secs(),
+                1..=3_600,
+            ),
+            max_connections: r.parsed("HTTP_MAX_CONNECTIONS", c.max_connections, |v| {
+                (1..=1_000_000).contains(v)
+            }),
+            linger: crate::server::Linger {
+                time: r.secs("HTTP_LINGER_SECS", c.linger.time.as_secs(), 0..=60),
+                bytes: r.parsed("HTTP_LINGER_MAX_BYTES", c.linger.bytes, |v| {
+                    *v <= 1024 * 1024 * 1024
+                }),
+            },
+        };
 
         let d = Limits::default();
         let limits = Limits {
@@ -300,6 +326,11 @@ impl Settings {
             }),
             max_page_size: r.parsed("MAX_PAGE_SIZE", d.max_page_size, |v| (1..=1000).contains(v)),
             max_search_chars: d.max_search_chars,
+            body_timeout: r.secs(
+                "HTTP_BODY_TIMEOUT_SECS",
+                d.body_timeout.as_secs(),
+                1..=3_600,
+            ),
         };
         if limits.default_page_size > limits.max_page_size {
             r.fail("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE");
@@ -334,6 +365,7 @@ impl Settings {
                         listen_addr,
                         cors_allowed_origins,
                         shutdown_grace,
+                        connections,
                     },
                     limits,
                     rag,

@@ -24,6 +24,7 @@ pub struct Application {
     context: ApiContext,
     jwks_refresh: Duration,
     shutdown_grace: Duration,
+    connections: crate::server::ConnectionLimits,
 }
 
 impl Application {
@@ -77,6 +78,7 @@ impl Application {
             context,
             jwks_refresh: settings.auth.jwks_refresh,
             shutdown_grace: settings.http.shutdown_grace,
+            connections: settings.http.connections,
         })
     }
 
@@ -108,6 +110,7 @@ impl Application {
             self.routes,
             self.context.metrics.clone(),
             shutdown,
+            self.connections,
             self.shutdown_grace,
         )
         .await;

@@ -4,16 +4,20 @@
 use serde::de::DeserializeOwned;
 use warp::Filter;
 
+use crate::config::Limits;
 use crate::error::ApiError;
 
 pub fn json<T: DeserializeOwned + Send>(
-    limit: u64,
+    limits: Limits,
 ) -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
+    let (limit, timeout) = (limits.max_body_bytes, limits.body_timeout);
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
         .and_then(move |length: Option<u64>, body| async move {
-            read(length, body, limit)
+            // A body trickled in a byte at a time must not hold the request forever.
+            tokio::time::timeout(timeout, read(length, body, limit))
                 .await
+                .unwrap_or(Err(ApiError::RequestTimeout))
                 .and_then(|bytes| parse(&bytes))
                 .map_err(warp::reject::custom)
         })

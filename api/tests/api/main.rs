@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod common;
+mod connections;
 mod conversations;
 mod health;
 mod hostile_tokens;
