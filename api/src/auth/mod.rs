@@ -184,7 +184,14 @@ impl Authenticator {
         let token = bearer_token(headers, self.max_token_bytes)?;
         // A JWT has three dot-separated parts; a Better Auth session token has at most two.
         if token.bytes().filter(|b| *b == b'.').count() == 2 {
-            Ok(self.jwt.verify(token).await?)
+            // No key set yet (the auth server was down since start-up) says nothing about the
+            // token: a 503 the client retries, not a 401 that logs its user out.
+            self.jwt.verify(token).await.map_err(|f| match f {
+                AuthFailure::JwksUnavailable => {
+                    Unverified::Unavailable("no key set loaded from the auth server yet".into())
+                }
+                f => Unverified::Refused(f),
+            })
         } else {
             self.sessions.verify(token).await
         }

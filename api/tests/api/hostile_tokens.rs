@@ -26,3 +26,25 @@ async fn a_signed_token_with_an_absurd_exp_is_served_not_a_panic() {
         assert_eq!(again.status, r.status, "exp {exp}");
     }
 }
+
+#[tokio::test]
+async fn started_while_the_auth_server_is_down_a_valid_jwt_gets_503_then_is_served() {
+    let app = TestApp::builder().auth_down().spawn().await;
+    let (_, token) = app.user_with_token();
+    let r = app.get_me(&token).await;
+    r.assert_problem(503, "no key set yet");
+    assert!(r.header("retry-after").is_some(), "503 without Retry-After");
+    assert!(r.header("www-authenticate").is_none(), "a 503 is not a 401");
+    app.auth.set_down(false);
+    // The refresher retries with a backoff (0.5 s doubling) until the key set loads.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = app.get_me(&token).await;
+        if r.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+        assert!(std::time::Instant::now() < deadline, "never served");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
