@@ -269,6 +269,10 @@ impl Settings {
         let jwks_refresh = r.secs("JWKS_REFRESH_SECS", 300, 1..=86_400);
         let jwks_min_refetch = r.secs("JWKS_MIN_REFETCH_SECS", 10, 0..=3_600);
         let session_cache_ttl = r.secs("SESSION_CACHE_TTL_SECS", 60, 0..=60);
+        let session_refusal_ttl = r.secs("SESSION_REFUSAL_TTL_SECS", 10, 0..=300);
+        let session_check_concurrency = r.parsed("SESSION_CHECK_CONCURRENCY", 32usize, |v| {
+            (1..=10_000).contains(v)
+        });
         let upstream_timeout = r.secs("AUTH_TIMEOUT_SECS", 5, 1..=60);
 
         let listen_addr = r.parsed(
@@ -358,6 +362,8 @@ impl Settings {
                         jwks_refresh,
                         jwks_min_refetch,
                         session_cache_ttl,
+                        session_refusal_ttl,
+                        session_check_concurrency,
                         upstream_timeout,
                         max_token_bytes: AuthSettings::DEFAULT_MAX_TOKEN_BYTES,
                     },

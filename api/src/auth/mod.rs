@@ -111,7 +111,7 @@ impl AuthFailure {
 }
 
 /// A verification that could not be completed (as opposed to one that failed).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Unverified {
     Refused(AuthFailure),
     /// The auth server could not be asked; the caller gets a 503, not a 401 that would log them out.

@@ -19,7 +19,7 @@ async fn health_and_readiness_answer() {
 }
 
 #[tokio::test]
-async fn without_an_auth_server_the_app_is_not_ready_and_refuses_tokens_with_401() {
+async fn without_an_auth_server_the_app_is_not_ready_and_answers_tokens_with_503() {
     // A port nobody listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
@@ -35,9 +35,10 @@ async fn without_an_auth_server_the_app_is_not_ready_and_refuses_tokens_with_401
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.body["jwks"], "not loaded");
     let (_, token) = app.user_with_token();
-    app.get_me(&token)
-        .await
-        .assert_problem(401, "no keys loaded");
+    // Not a 401: the token may well be valid, and a 401 would log its user out (issue 13).
+    let r = app.get_me(&token).await;
+    r.assert_problem(503, "no keys loaded");
+    assert!(r.header("retry-after").is_some());
 }
 
 #[tokio::test]

@@ -48,3 +48,70 @@ async fn started_while_the_auth_server_is_down_a_valid_jwt_gets_503_then_is_serv
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_token_that_cannot_be_a_session_never_reaches_the_auth_server() {
+    let app = TestApp::builder().spawn().await;
+    let id = "Ab3dEfGh1jKlMn0pQrStUvWxYz012345";
+    for junk in [
+        "abc".to_owned(),
+        "x".repeat(200),
+        format!("{id}.short"),
+        format!("{id}x"),
+        format!("{}-{}", &id[..16], &id[16..]),
+        "a.b".to_owned(),
+    ] {
+        app.get_me(&junk).await.assert_problem(401, &junk);
+    }
+    assert_eq!(app.auth.session_checks(), 0, "junk reached get-session");
+}
+
+#[tokio::test]
+async fn a_refused_session_token_is_remembered() {
+    let app = TestApp::builder().spawn().await;
+    let stranger = app.auth.open_session(&TestUser::generate());
+    app.auth.close_session(&stranger);
+    for _ in 0..5 {
+        app.get_me(&stranger)
+            .await
+            .assert_problem(401, "closed session");
+    }
+    assert_eq!(app.auth.session_checks(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_fresh_session_make_one_check() {
+    let app = TestApp::builder().spawn().await;
+    let user = TestUser::generate();
+    let session = app.auth.open_session(&user);
+    app.auth
+        .set_session_delay(std::time::Duration::from_millis(300));
+    let replies = futures::future::join_all((0..20).map(|_| app.get_me(&session))).await;
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    assert_eq!(app.auth.session_checks(), 1, "a stampede on get-session");
+}
+
+#[tokio::test]
+async fn session_checks_in_flight_are_bounded() {
+    let app = TestApp::builder()
+        .env("SESSION_CHECK_CONCURRENCY", "2")
+        .spawn()
+        .await;
+    let sessions: Vec<String> = (0..8)
+        .map(|_| app.auth.open_session(&TestUser::generate()))
+        .collect();
+    app.auth
+        .set_session_delay(std::time::Duration::from_millis(200));
+    let replies = futures::future::join_all(sessions.iter().map(|s| app.get_me(s))).await;
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    assert_eq!(app.auth.session_checks(), 8);
+    assert!(
+        app.auth.max_concurrent_session_checks() <= 2,
+        "{} checks at once",
+        app.auth.max_concurrent_session_checks()
+    );
+}
