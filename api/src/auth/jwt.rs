@@ -84,6 +84,11 @@ impl JwtVerifier {
     ) -> Result<(AuthUser, String, f64), AuthFailure> {
         // An unknown algorithm (including "none") fails to parse here.
         let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        // RFC 7515 §4.1.11: a token naming a critical extension we do not understand must be
+        // refused, and we understand none (an empty list is invalid too).
+        if header.crit.is_some() {
+            return Err(AuthFailure::UnknownCritical);
+        }
         let kid = header.kid.as_deref().ok_or(AuthFailure::MissingKid)?;
         let key = self.jwks.key(kid).await?;
         // The key decides the algorithm; a token that names another one (HS256 signed with the

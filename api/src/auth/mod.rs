@@ -58,6 +58,8 @@ pub enum AuthFailure {
     TokenTooLarge,
     #[error("malformed token")]
     Malformed,
+    #[error("token header names a critical extension (crit)")]
+    UnknownCritical,
     #[error("token header names no key id")]
     MissingKid,
     #[error("no key with this key id")]
@@ -94,6 +96,7 @@ impl AuthFailure {
             AuthFailure::NotBearer => "not_bearer",
             AuthFailure::TokenTooLarge => "token_too_large",
             AuthFailure::Malformed => "malformed",
+            AuthFailure::UnknownCritical => "unknown_crit",
             AuthFailure::MissingKid => "missing_kid",
             AuthFailure::UnknownKid => "unknown_kid",
             AuthFailure::AlgorithmMismatch => "algorithm_mismatch",

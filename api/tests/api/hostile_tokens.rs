@@ -115,3 +115,38 @@ async fn session_checks_in_flight_are_bounded() {
         app.auth.max_concurrent_session_checks()
     );
 }
+
+#[tokio::test]
+async fn a_nul_in_a_profile_claim_is_no_500() {
+    let app = TestApp::builder().spawn().await;
+    let user = TestUser::generate();
+    let token = TokenBuilder::new(&app.key, &user)
+        .claim("name", json!("Ad\u{0}a"))
+        .claim("email", json!("a\u{0}@example.test"))
+        .claim("image", json!("https://img.test/\u{0}"))
+        .sign();
+    let r = app.get_me(&token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["name"], "Ada");
+    assert!(r.body["email"].is_null(), "{}", r.text);
+    let (_, token) = app.user_with_token();
+    assert_eq!(app.get_me(&token).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_with_a_critical_extension_is_refused_uniformly_and_logged() {
+    let app = TestApp::builder().spawn().await;
+    let user = TestUser::generate();
+    for crit in [vec!["http://ext.test/unknown".to_owned()], vec![]] {
+        let mut b = TokenBuilder::new(&app.key, &user);
+        b.header.crit = Some(crit.clone());
+        let r = app.get_me(&b.sign()).await;
+        r.assert_problem(401, &format!("crit {crit:?}"));
+        assert_eq!(r.body["detail"], "a valid bearer token is required");
+        let events = app.security_events(&r.request_id());
+        assert!(
+            events.iter().any(|e| e["reason"] == "unknown_crit"),
+            "{events:?}"
+        );
+    }
+}
