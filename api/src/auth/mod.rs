@@ -158,6 +158,15 @@ impl Authenticator {
 
     /// Verifies the request's credentials and brings the caller's users row up to date.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+        // Two of either are ambiguous: a proxy that reads the last one would see another user.
+        for name in ["authorization", "x-user-id"] {
+            if headers.get_all(name).iter().nth(1).is_some() {
+                tracing::warn!(target: "security", event = "duplicate_credential_header", header = name, "request refused: {name} sent twice");
+                return Err(ApiError::BadRequest(format!(
+                    "the {name} header must be sent at most once"
+                )));
+            }
+        }
         let claimed = headers.get("x-user-id");
         let user = match self.verify(headers).await {
             Ok(user) => user,

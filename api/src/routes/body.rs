@@ -52,7 +52,15 @@ where
     Ok(out)
 }
 
+/// Every body the API takes is a JSON object; serde would also fill a struct from an array
+/// (`[]` for one whose fields are optional), which no client means.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace())
+        && *first != b'{'
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -93,9 +101,11 @@ mod tests {
             Err(ApiError::Invalid { reason, .. }) => assert!(reason.contains("title"), "{reason}"),
             other => panic!("expected a 422, got {other:?}"),
         }
-        assert!(matches!(
-            parse::<Body>(b"[1]"),
-            Err(ApiError::Invalid { .. })
-        ));
+        for not_an_object in [&b"[1]"[..], b"[]", b"null", b"\"x\"", b" [ ] "] {
+            assert!(
+                matches!(parse::<Body>(not_an_object), Err(ApiError::Invalid { .. })),
+                "{not_an_object:?}"
+            );
+        }
     }
 }

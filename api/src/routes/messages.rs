@@ -21,10 +21,15 @@ use crate::store::messages::NewMessage;
 struct AppendMessage {
     role: String,
     content: String,
-    #[serde(default)]
+    /// `null` is kept as `Some(Null)` (and refused): absent means none, null is a mistake.
+    #[serde(default, deserialize_with = "present")]
     sources: Option<Value>,
     #[serde(default)]
     agent_type: Option<String>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 pub fn routes(
