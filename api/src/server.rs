@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tower_service::Service;
 use tracing::Instrument;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, Request, StatusCode};
+use warp::http::{HeaderValue, Request, StatusCode, header};
 use warp::reply::Response;
 
 mod io;
@@ -27,7 +27,7 @@ use io::{GuardedIo, InFlight, TrackedBody};
 
 use crate::error::Problem;
 use crate::metrics::Metrics;
-use crate::routes::route_label;
+use crate::routes::{allowed_methods, route_label};
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -55,6 +55,37 @@ fn method_label(m: &warp::http::Method) -> &'static str {
         "OPTIONS" => "OPTIONS",
         "HEAD" => "HEAD",
         _ => "OTHER",
+    }
+}
+
+/// Headers every response gets unless its handler chose otherwise (issue 13, item 10): no MIME
+/// sniffing, no caching of private data, `Vary: Origin` for the CORS answers, `Allow` on a 405
+/// and `Retry-After` on every 503.
+fn common_headers(path: &str, res: &mut Response) {
+    let status = res.status();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let varies_by_origin = headers.get_all(header::VARY).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("origin"))
+    });
+    if !varies_by_origin {
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED
+        && !headers.contains_key(header::ALLOW)
+        && let Some(allow) = allowed_methods(path).and_then(|a| HeaderValue::from_str(&a).ok())
+    {
+        headers.insert(header::ALLOW, allow);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(header::RETRY_AFTER) {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
 }
 
@@ -216,7 +247,9 @@ pub async fn serve(
             let span = tracing::info_span!("request", request_id = %id, method, route);
             async move {
                 let started = Instant::now();
+                let path = req.uri().path().to_owned();
                 let mut res = handle(&mut warp_service, req).await;
+                common_headers(&path, &mut res);
                 let status = res.status().as_u16();
                 let elapsed = started.elapsed();
                 metrics.request(route, method, status, elapsed.as_secs_f64());

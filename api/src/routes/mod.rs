@@ -24,6 +24,7 @@ use crate::context::ApiContext;
 use crate::domain::ConversationId;
 use crate::error::{ApiError, recover};
 
+pub use table::allowed_methods;
 pub use table::label as route_label;
 pub use web::WebSettings;
 

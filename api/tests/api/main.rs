@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod connections;
 mod conversations;
+mod headers;
 mod health;
 mod hostile_tokens;
 mod ingest;
