@@ -56,6 +56,10 @@ pub struct Limits {
     pub max_search_chars: usize,
     /// The longest a request body may take to arrive; a slower one is a 408.
     pub body_timeout: Duration,
+    /// The longest one `/search` statement may run (503 beyond).
+    pub search_statement_timeout: Duration,
+    /// Searches of one user at a time (429 beyond).
+    pub search_concurrency_per_user: usize,
 }
 
 impl Default for Limits {
@@ -68,6 +72,8 @@ impl Default for Limits {
             max_page_size: 100,
             max_search_chars: 200,
             body_timeout: Duration::from_secs(30),
+            search_statement_timeout: Duration::from_millis(2_000),
+            search_concurrency_per_user: 2,
         }
     }
 }
@@ -334,6 +340,16 @@ impl Settings {
                 "HTTP_BODY_TIMEOUT_SECS",
                 d.body_timeout.as_secs(),
                 1..=3_600,
+            ),
+            search_statement_timeout: Duration::from_millis(r.parsed(
+                "SEARCH_STATEMENT_TIMEOUT_MS",
+                d.search_statement_timeout.as_millis() as u64,
+                |v| (1..=600_000).contains(v),
+            )),
+            search_concurrency_per_user: r.parsed(
+                "SEARCH_CONCURRENCY_PER_USER",
+                d.search_concurrency_per_user,
+                |v| (1..=1_000).contains(v),
             ),
         };
         if limits.default_page_size > limits.max_page_size {

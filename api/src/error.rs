@@ -278,7 +278,11 @@ fn unavailable(e: &sqlx::Error) -> bool {
         // SQLSTATE classes 08 (connection exception), 53 (insufficient resources, e.g. too
         // many connections) and 57P (operator intervention: shutdown, cannot connect now).
         sqlx::Error::Database(d) => d.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+            // 57014: a statement cancelled by its statement_timeout (a bounded /search).
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "57014"
         }),
         _ => false,
     }

@@ -61,6 +61,9 @@ impl Application {
             metrics,
             limits: settings.limits,
             rag,
+            search_gate: Arc::new(routes::SearchGate::new(
+                settings.limits.search_concurrency_per_user,
+            )),
         };
         let routes = routes::routes(
             context.clone(),

@@ -14,5 +14,6 @@ mod ingest;
 mod isolation;
 mod messages;
 mod retrieval;
+mod search_bounds;
 mod telemetry;
 mod web;
