@@ -39,7 +39,7 @@ pub fn routes(
     let api = health::routes(ctx.clone())
         .or(metrics::routes(ctx.clone()))
         .unify()
-        .or(openapi::routes())
+        .or(openapi::routes(ctx.limits))
         .unify()
         .or(users::routes(ctx.clone()))
         .unify()

@@ -222,3 +222,48 @@ async fn a_database_that_cannot_give_a_connection_is_a_503_with_retry_after() {
     r.assert_problem(503, "no connection to be had");
     assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
 }
+
+#[tokio::test]
+async fn the_openapi_document_carries_the_limits_the_api_enforces() {
+    let app = TestApp::builder()
+        .env("MAX_TITLE_CHARS", "77")
+        .env("MAX_MESSAGE_CHARS", "1234")
+        .env("MAX_PAGE_SIZE", "42")
+        .env("DEFAULT_PAGE_SIZE", "10")
+        .spawn()
+        .await;
+    let doc = app
+        .request(Method::GET, "/openapi.json", Auth::None, None, &[])
+        .await
+        .body;
+    let body = "requestBody/content/application~1json/schema";
+    let title = &doc
+        .pointer(&format!(
+            "/paths/~1conversations/post/{body}/properties/title"
+        ))
+        .expect("title");
+    assert_eq!(title["maxLength"], 77);
+    assert_eq!(title["minLength"], 1);
+    let rename = doc
+        .pointer(&format!("/paths/~1conversations~1{{id}}/patch/{body}"))
+        .expect("rename");
+    assert_eq!(rename["required"], serde_json::json!(["title"]));
+    assert_eq!(rename["properties"]["title"]["maxLength"], 77);
+    let append = doc
+        .pointer(&format!(
+            "/paths/~1conversations~1{{id}}~1messages/post/{body}"
+        ))
+        .expect("append");
+    assert_eq!(append["properties"]["content"]["maxLength"], 1234);
+    assert_eq!(append["required"], serde_json::json!(["role", "content"]));
+    let limit = doc["paths"]["/conversations"]["get"]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+        .expect("limit");
+    assert_eq!(limit["schema"]["maximum"], 42);
+    let q = doc["paths"]["/search"]["get"]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "q"))
+        .expect("q");
+    assert_eq!(q["schema"]["maxLength"], 200);
+}
