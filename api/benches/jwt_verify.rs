@@ -30,6 +30,8 @@ fn bench(c: &mut Criterion) {
             jwks_refresh: Duration::from_secs(300),
             jwks_min_refetch: Duration::from_secs(10),
             session_cache_ttl: Duration::from_secs(60),
+            session_refusal_ttl: Duration::from_secs(10),
+            session_check_concurrency: 32,
             upstream_timeout: Duration::from_secs(5),
             max_token_bytes: AuthSettings::DEFAULT_MAX_TOKEN_BYTES,
         };

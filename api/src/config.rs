@@ -42,6 +42,7 @@ pub struct HttpSettings {
     /// Exact origins allowed by CORS (`scheme://host[:port]`).
     pub cors_allowed_origins: Vec<String>,
     pub shutdown_grace: Duration,
+    pub connections: crate::server::ConnectionLimits,
 }
 
 /// Input limits; each is an environment variable so a deployment can tune it.
@@ -53,6 +54,12 @@ pub struct Limits {
     pub default_page_size: u32,
     pub max_page_size: u32,
     pub max_search_chars: usize,
+    /// The longest a request body may take to arrive; a slower one is a 408.
+    pub body_timeout: Duration,
+    /// The longest one `/search` statement may run (503 beyond).
+    pub search_statement_timeout: Duration,
+    /// Searches of one user at a time (429 beyond).
+    pub search_concurrency_per_user: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +71,9 @@ impl Default for Limits {
             default_page_size: 50,
             max_page_size: 100,
             max_search_chars: 200,
+            body_timeout: Duration::from_secs(30),
+            search_statement_timeout: Duration::from_millis(2_000),
+            search_concurrency_per_user: 2,
         }
     }
 }
@@ -265,6 +275,10 @@ impl Settings {
         let jwks_refresh = r.secs("JWKS_REFRESH_SECS", 300, 1..=86_400);
         let jwks_min_refetch = r.secs("JWKS_MIN_REFETCH_SECS", 10, 0..=3_600);
         let session_cache_ttl = r.secs("SESSION_CACHE_TTL_SECS", 60, 0..=60);
+        let session_refusal_ttl = r.secs("SESSION_REFUSAL_TTL_SECS", 10, 0..=300);
+        let session_check_concurrency = r.parsed("SESSION_CHECK_CONCURRENCY", 32usize, |v| {
+            (1..=10_000).contains(v)
+        });
         let upstream_timeout = r.secs("AUTH_TIMEOUT_SECS", 5, 1..=60);
 
         let listen_addr = r.parsed(
@@ -283,6 +297,28 @@ impl Settings {
             },
         };
         let shutdown_grace = r.secs("SHUTDOWN_GRACE_SECS", 25, 0..=3_600);
+        let c = crate::server::ConnectionLimits::default();
+        let connections = crate::server::ConnectionLimits {
+            header_read_timeout: r.secs(
+                "HTTP_HEADER_READ_TIMEOUT_SECS",
+                c.header_read_timeout.as_secs(),
+                1..=3_600,
+            ),
+            idle_timeout: r.secs(
+                "HTTP_IDLE_TIMEOUT_SECS",
+                c.idle_timeout.as_secs(),
+                1..=3_600,
+            ),
+            max_connections: r.parsed("HTTP_MAX_CONNECTIONS", c.max_connections, |v| {
+                (1..=1_000_000).contains(v)
+            }),
+            linger: crate::server::Linger {
+                time: r.secs("HTTP_LINGER_SECS", c.linger.time.as_secs(), 0..=60),
+                bytes: r.parsed("HTTP_LINGER_MAX_BYTES", c.linger.bytes, |v| {
+                    *v <= 1024 * 1024 * 1024
+                }),
+            },
+        };
 
         let d = Limits::default();
         let limits = Limits {
@@ -300,6 +336,21 @@ impl Settings {
             }),
             max_page_size: r.parsed("MAX_PAGE_SIZE", d.max_page_size, |v| (1..=1000).contains(v)),
             max_search_chars: d.max_search_chars,
+            body_timeout: r.secs(
+                "HTTP_BODY_TIMEOUT_SECS",
+                d.body_timeout.as_secs(),
+                1..=3_600,
+            ),
+            search_statement_timeout: Duration::from_millis(r.parsed(
+                "SEARCH_STATEMENT_TIMEOUT_MS",
+                d.search_statement_timeout.as_millis() as u64,
+                |v| (1..=600_000).contains(v),
+            )),
+            search_concurrency_per_user: r.parsed(
+                "SEARCH_CONCURRENCY_PER_USER",
+                d.search_concurrency_per_user,
+                |v| (1..=1_000).contains(v),
+            ),
         };
         if limits.default_page_size > limits.max_page_size {
             r.fail("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE");
@@ -327,6 +378,8 @@ impl Settings {
                         jwks_refresh,
                         jwks_min_refetch,
                         session_cache_ttl,
+                        session_refusal_ttl,
+                        session_check_concurrency,
                         upstream_timeout,
                         max_token_bytes: AuthSettings::DEFAULT_MAX_TOKEN_BYTES,
                     },
@@ -334,6 +387,7 @@ impl Settings {
                         listen_addr,
                         cors_allowed_origins,
                         shutdown_grace,
+                        connections,
                     },
                     limits,
                     rag,

@@ -17,4 +17,5 @@ pub struct ApiContext {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub rag: Arc<Rag>,
+    pub search_gate: Arc<crate::routes::SearchGate>,
 }

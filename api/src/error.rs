@@ -25,6 +25,9 @@ pub enum ApiError {
     Invalid { field: &'static str, reason: String },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    /// The request body did not arrive within `HTTP_BODY_TIMEOUT_SECS`.
+    #[error("request body timed out")]
+    RequestTimeout,
     #[error("rate limited")]
     RateLimited { retry_after: Duration },
     /// A dependency (database, auth server) cannot answer now; the detail is for the log.
@@ -99,6 +102,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -142,6 +146,12 @@ impl ApiError {
                 "payload-too-large",
                 "Content Too Large",
                 format!("the request body must be at most {limit} bytes"),
+            ),
+            ApiError::RequestTimeout => Problem::new(
+                status,
+                "request-timeout",
+                "Request Timeout",
+                "the request body did not arrive in time".into(),
             ),
             ApiError::RateLimited { retry_after } => Problem::new(
                 status,
@@ -204,6 +214,11 @@ impl Reply for ApiError {
                 res.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            // The rest of the body may still come; this connection is done.
+            ApiError::RequestTimeout => {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             ApiError::RateLimited { retry_after } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
@@ -263,7 +278,11 @@ fn unavailable(e: &sqlx::Error) -> bool {
         // SQLSTATE classes 08 (connection exception), 53 (insufficient resources, e.g. too
         // many connections) and 57P (operator intervention: shutdown, cannot connect now).
         sqlx::Error::Database(d) => d.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+            // 57014: a statement cancelled by its statement_timeout (a bounded /search).
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "57014"
         }),
         _ => false,
     }
@@ -364,6 +383,7 @@ fn clone_for_reply(e: &ApiError) -> ApiError {
             reason: reason.clone(),
         },
         ApiError::PayloadTooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
+        ApiError::RequestTimeout => ApiError::RequestTimeout,
         ApiError::RateLimited { retry_after } => ApiError::RateLimited {
             retry_after: *retry_after,
         },

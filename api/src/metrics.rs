@@ -37,6 +37,7 @@ pub struct Metrics {
     latency: HistogramFamily,
     auth: Arc<AuthMetrics>,
     answers: Family<AnswerLabels, Counter>,
+    connections_refused: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -67,12 +68,19 @@ impl Default for Metrics {
             "Answers stored by /agents/run, by agent used and status (complete, incomplete, failed)",
             answers.clone(),
         );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections refused because the connection cap was reached",
+            connections_refused.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             auth,
             answers,
+            connections_refused,
         }
     }
 }
@@ -89,6 +97,10 @@ impl Metrics {
         self.latency
             .get_or_create(&RouteLabels { route })
             .observe(seconds);
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// The counters `auth` keeps, registered here with the rest.

@@ -24,6 +24,7 @@ pub struct Application {
     context: ApiContext,
     jwks_refresh: Duration,
     shutdown_grace: Duration,
+    connections: crate::server::ConnectionLimits,
 }
 
 impl Application {
@@ -60,6 +61,9 @@ impl Application {
             metrics,
             limits: settings.limits,
             rag,
+            search_gate: Arc::new(routes::SearchGate::new(
+                settings.limits.search_concurrency_per_user,
+            )),
         };
         let routes = routes::routes(
             context.clone(),
@@ -77,6 +81,7 @@ impl Application {
             context,
             jwks_refresh: settings.auth.jwks_refresh,
             shutdown_grace: settings.http.shutdown_grace,
+            connections: settings.http.connections,
         })
     }
 
@@ -108,6 +113,7 @@ impl Application {
             self.routes,
             self.context.metrics.clone(),
             shutdown,
+            self.connections,
             self.shutdown_grace,
         )
         .await;

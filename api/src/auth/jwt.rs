@@ -62,7 +62,9 @@ impl JwtVerifier {
         }
         let (user, kid, exp) = self.verify_signature(token).await?;
         let now = jsonwebtoken::get_current_timestamp() as f64;
-        let ttl = Duration::from_secs_f64((exp + self.leeway_secs as f64 - now).max(0.0));
+        // `exp` is the token's word: an absurd one (9e18) must not panic here or in the cache.
+        let ttl = Duration::try_from_secs_f64((exp + self.leeway_secs as f64 - now).max(0.0))
+            .unwrap_or(Duration::MAX);
         self.verified.insert(
             key,
             Verified {
@@ -82,6 +84,11 @@ impl JwtVerifier {
     ) -> Result<(AuthUser, String, f64), AuthFailure> {
         // An unknown algorithm (including "none") fails to parse here.
         let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        // RFC 7515 §4.1.11: a token naming a critical extension we do not understand must be
+        // refused, and we understand none (an empty list is invalid too).
+        if header.crit.is_some() {
+            return Err(AuthFailure::UnknownCritical);
+        }
         let kid = header.kid.as_deref().ok_or(AuthFailure::MissingKid)?;
         let key = self.jwks.key(kid).await?;
         // The key decides the algorithm; a token that names another one (HS256 signed with the

@@ -58,6 +58,8 @@ pub enum AuthFailure {
     TokenTooLarge,
     #[error("malformed token")]
     Malformed,
+    #[error("token header names a critical extension (crit)")]
+    UnknownCritical,
     #[error("token header names no key id")]
     MissingKid,
     #[error("no key with this key id")]
@@ -94,6 +96,7 @@ impl AuthFailure {
             AuthFailure::NotBearer => "not_bearer",
             AuthFailure::TokenTooLarge => "token_too_large",
             AuthFailure::Malformed => "malformed",
+            AuthFailure::UnknownCritical => "unknown_crit",
             AuthFailure::MissingKid => "missing_kid",
             AuthFailure::UnknownKid => "unknown_kid",
             AuthFailure::AlgorithmMismatch => "algorithm_mismatch",
@@ -111,7 +114,7 @@ impl AuthFailure {
 }
 
 /// A verification that could not be completed (as opposed to one that failed).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Unverified {
     Refused(AuthFailure),
     /// The auth server could not be asked; the caller gets a 503, not a 401 that would log them out.
@@ -155,6 +158,15 @@ impl Authenticator {
 
     /// Verifies the request's credentials and brings the caller's users row up to date.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+        // Two of either are ambiguous: a proxy that reads the last one would see another user.
+        for name in ["authorization", "x-user-id"] {
+            if headers.get_all(name).iter().nth(1).is_some() {
+                tracing::warn!(target: "security", event = "duplicate_credential_header", header = name, "request refused: {name} sent twice");
+                return Err(ApiError::BadRequest(format!(
+                    "the {name} header must be sent at most once"
+                )));
+            }
+        }
         let claimed = headers.get("x-user-id");
         let user = match self.verify(headers).await {
             Ok(user) => user,
@@ -184,7 +196,14 @@ impl Authenticator {
         let token = bearer_token(headers, self.max_token_bytes)?;
         // A JWT has three dot-separated parts; a Better Auth session token has at most two.
         if token.bytes().filter(|b| *b == b'.').count() == 2 {
-            Ok(self.jwt.verify(token).await?)
+            // No key set yet (the auth server was down since start-up) says nothing about the
+            // token: a 503 the client retries, not a 401 that logs its user out.
+            self.jwt.verify(token).await.map_err(|f| match f {
+                AuthFailure::JwksUnavailable => {
+                    Unverified::Unavailable("no key set loaded from the auth server yet".into())
+                }
+                f => Unverified::Refused(f),
+            })
         } else {
             self.sessions.verify(token).await
         }

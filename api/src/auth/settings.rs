@@ -17,6 +17,10 @@ pub struct AuthSettings {
     /// The shortest gap between two JWKS fetches caused by an unknown `kid`.
     pub jwks_min_refetch: Duration,
     pub session_cache_ttl: Duration,
+    /// How long a token the auth server refused is refused unasked.
+    pub session_refusal_ttl: Duration,
+    /// `get-session` calls in flight at most.
+    pub session_check_concurrency: usize,
     pub upstream_timeout: Duration,
     /// The longest `Authorization` header read; a longer one is refused unread.
     pub max_token_bytes: usize,

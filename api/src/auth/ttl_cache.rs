@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 
 pub type CredentialHash = [u8; 32];
 
+/// The longest an entry is kept, whatever the credential says about itself.
+pub const MAX_TTL: Duration = Duration::from_secs(3600);
+
 pub fn hash(credential: &str) -> CredentialHash {
     Sha256::digest(credential.as_bytes()).into()
 }
@@ -35,10 +38,16 @@ impl<V: Clone> TtlCache<V> {
             .map(|(v, _)| v.clone())
     }
 
+    /// Keeps `value` for `ttl`, clamped to [`MAX_TTL`]: a TTL derived from an attacker-chosen
+    /// claim (an `exp` of 9e18) must not overflow the clock.
     pub fn insert(&self, key: CredentialHash, value: V, ttl: Duration) {
+        let ttl = ttl.min(MAX_TTL);
         if ttl.is_zero() {
             return;
         }
+        let Some(until) = Instant::now().checked_add(ttl) else {
+            return;
+        };
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= self.max {
             let now = Instant::now();
@@ -47,7 +56,7 @@ impl<V: Clone> TtlCache<V> {
                 entries.clear();
             }
         }
-        entries.insert(key, (value, Instant::now() + ttl));
+        entries.insert(key, (value, until));
     }
 }
 
@@ -66,5 +75,18 @@ mod tests {
         cache.insert(hash("c"), 3, Duration::from_secs(60));
         assert!(cache.entries.lock().expect("lock").len() <= 2);
         assert_eq!(cache.get(&hash("c")), Some(3));
+    }
+
+    #[test]
+    fn an_absurd_ttl_is_clamped_instead_of_overflowing_the_clock() {
+        let cache = TtlCache::new(2);
+        cache.insert(hash("far"), 1, Duration::MAX);
+        cache.insert(
+            hash("far2"),
+            2,
+            Duration::from_secs(9_000_000_000_000_000_000),
+        );
+        assert_eq!(cache.get(&hash("far")), Some(1));
+        assert_eq!(cache.get(&hash("far2")), Some(2));
     }
 }

@@ -13,7 +13,8 @@ impl Sources {
 
     pub fn parse(raw: Option<Value>) -> Result<Self, String> {
         let value = match raw {
-            None | Some(Value::Null) => return Ok(Self::empty()),
+            None => return Ok(Self::empty()),
+            Some(Value::Null) => return Err("must be an array of objects, not null".into()),
             Some(v) => v,
         };
         let Value::Array(items) = &value else {

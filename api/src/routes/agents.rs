@@ -81,13 +81,13 @@ impl RunRequest {
 pub fn routes(
     ctx: ApiContext,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let limit = ctx.limits.max_body_bytes;
+    let limits = ctx.limits;
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
     at(Operation::RunAgent)
         .and(auth)
         .and(warp::header::optional::<String>("accept"))
-        .and(body::json::<RunRequest>(limit))
+        .and(body::json::<RunRequest>(limits))
         .and(with_ctx)
         .then(|user, accept, body, ctx| async move { respond(run(user, accept, body, ctx).await) })
 }

@@ -4,16 +4,20 @@
 use serde::de::DeserializeOwned;
 use warp::Filter;
 
+use crate::config::Limits;
 use crate::error::ApiError;
 
 pub fn json<T: DeserializeOwned + Send>(
-    limit: u64,
+    limits: Limits,
 ) -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
+    let (limit, timeout) = (limits.max_body_bytes, limits.body_timeout);
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
         .and_then(move |length: Option<u64>, body| async move {
-            read(length, body, limit)
+            // A body trickled in a byte at a time must not hold the request forever.
+            tokio::time::timeout(timeout, read(length, body, limit))
                 .await
+                .unwrap_or(Err(ApiError::RequestTimeout))
                 .and_then(|bytes| parse(&bytes))
                 .map_err(warp::reject::custom)
         })
@@ -48,7 +52,15 @@ where
     Ok(out)
 }
 
+/// Every body the API takes is a JSON object; serde would also fill a struct from an array
+/// (`[]` for one whose fields are optional), which no client means.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace())
+        && *first != b'{'
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -89,9 +101,11 @@ mod tests {
             Err(ApiError::Invalid { reason, .. }) => assert!(reason.contains("title"), "{reason}"),
             other => panic!("expected a 422, got {other:?}"),
         }
-        assert!(matches!(
-            parse::<Body>(b"[1]"),
-            Err(ApiError::Invalid { .. })
-        ));
+        for not_an_object in [&b"[1]"[..], b"[]", b"null", b"\"x\"", b" [ ] "] {
+            assert!(
+                matches!(parse::<Body>(not_an_object), Err(ApiError::Invalid { .. })),
+                "{not_an_object:?}"
+            );
+        }
     }
 }

@@ -29,7 +29,7 @@ struct RenameConversation {
 pub fn routes(
     ctx: ApiContext,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let limit = ctx.limits.max_body_bytes;
+    let limits = ctx.limits;
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
 
@@ -40,7 +40,7 @@ pub fn routes(
         .then(|user, q, ctx| async move { respond(list(user, q, ctx).await) });
     let create = at(Operation::CreateConversation)
         .and(auth.clone())
-        .and(body::json::<NewConversation>(limit))
+        .and(body::json::<NewConversation>(limits))
         .and(with_ctx.clone())
         .then(|user, body, ctx| async move { respond(create(user, body, ctx).await) });
     let get = at_id(Operation::GetConversation)
@@ -49,7 +49,7 @@ pub fn routes(
         .then(|id, user, ctx| async move { respond(get(id, user, ctx).await) });
     let rename = at_id(Operation::RenameConversation)
         .and(auth.clone())
-        .and(body::json::<RenameConversation>(limit))
+        .and(body::json::<RenameConversation>(limits))
         .and(with_ctx.clone())
         .then(|id, user, body, ctx| async move { respond(rename(id, user, body, ctx).await) });
     let delete = at_id(Operation::DeleteConversation)

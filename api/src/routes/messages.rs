@@ -21,16 +21,21 @@ use crate::store::messages::NewMessage;
 struct AppendMessage {
     role: String,
     content: String,
-    #[serde(default)]
+    /// `null` is kept as `Some(Null)` (and refused): absent means none, null is a mistake.
+    #[serde(default, deserialize_with = "present")]
     sources: Option<Value>,
     #[serde(default)]
     agent_type: Option<String>,
 }
 
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 pub fn routes(
     ctx: ApiContext,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let limit = ctx.limits.max_body_bytes;
+    let limits = ctx.limits;
     let auth = with_auth(ctx.auth.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
     let list = at_id(Operation::ListMessages)
@@ -40,7 +45,7 @@ pub fn routes(
         .then(|id, user, q, ctx| async move { respond(list(id, user, q, ctx).await) });
     let append = at_id(Operation::AppendMessage)
         .and(auth)
-        .and(body::json::<AppendMessage>(limit))
+        .and(body::json::<AppendMessage>(limits))
         .and(with_ctx)
         .then(|id, user, body, ctx| async move { respond(append(id, user, body, ctx).await) });
     list.or(append).unify()

@@ -11,6 +11,7 @@ mod openapi;
 mod page;
 mod query;
 mod search;
+mod search_gate;
 mod table;
 mod users;
 mod web;
@@ -24,6 +25,8 @@ use crate::context::ApiContext;
 use crate::domain::ConversationId;
 use crate::error::{ApiError, recover};
 
+pub use search_gate::SearchGate;
+pub use table::allowed_methods;
 pub use table::label as route_label;
 pub use web::WebSettings;
 
@@ -36,7 +39,7 @@ pub fn routes(
     let api = health::routes(ctx.clone())
         .or(metrics::routes(ctx.clone()))
         .unify()
-        .or(openapi::routes())
+        .or(openapi::routes(ctx.limits))
         .unify()
         .or(users::routes(ctx.clone()))
         .unify()

@@ -5,9 +5,62 @@ use warp::Filter;
 use warp::reply::Response;
 
 use super::table::{self, Operation, ROUTES};
+use crate::config::Limits;
 
-pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let doc = std::sync::Arc::new(document());
+/// Writes the limits this process enforces into the document (issue 13, item 12), so generated
+/// clients and fuzzers send only what is accepted.
+fn with_limits(doc: &mut Value, limits: &Limits) {
+    let body = "/requestBody/content/application~1json/schema/properties";
+    let set = |doc: &mut Value, pointer: &str, extra: Value| {
+        if let (Some(Value::Object(target)), Value::Object(extra)) =
+            (doc.pointer_mut(pointer), extra)
+        {
+            target.extend(extra);
+        }
+    };
+    let title = json!({"minLength": 1, "maxLength": limits.max_title_chars});
+    set(
+        doc,
+        &format!("/paths/~1conversations/post{body}/title"),
+        title.clone(),
+    );
+    set(
+        doc,
+        &format!("/paths/~1conversations~1{{id}}/patch{body}/title"),
+        title,
+    );
+    set(
+        doc,
+        &format!("/paths/~1conversations~1{{id}}~1messages/post{body}/content"),
+        json!({"minLength": 1, "maxLength": limits.max_message_chars}),
+    );
+    if let Some(Value::Array(params)) = doc.pointer_mut("/paths/~1search/get/parameters") {
+        for p in params.iter_mut().filter(|p| p["name"] == "q") {
+            p["schema"] =
+                json!({"type": "string", "minLength": 1, "maxLength": limits.max_search_chars});
+        }
+    }
+    if let Some(Value::Object(paths)) = doc.get_mut("paths") {
+        for op in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|i| i.values_mut())
+        {
+            if let Some(Value::Array(params)) = op.get_mut("parameters") {
+                for p in params.iter_mut().filter(|p| p["name"] == "limit") {
+                    p["schema"]["maximum"] = json!(limits.max_page_size);
+                }
+            }
+        }
+    }
+}
+
+pub fn routes(
+    limits: Limits,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let mut doc = document();
+    with_limits(&mut doc, &limits);
+    let doc = std::sync::Arc::new(doc);
     table::at(Operation::OpenApi).map(move || warp::Reply::into_response(warp::reply::json(&*doc)))
 }
 

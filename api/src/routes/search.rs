@@ -39,6 +39,18 @@ async fn search(user: AuthUser, q: Query, ctx: ApiContext) -> Result<impl warp::
         return Err(ApiError::invalid("q", "must not contain NUL characters"));
     }
     let size = page::size(&q, &ctx)?;
-    let hits = store::search::messages(&ctx.db, &user.id, text, size).await?;
+    let Some(_turn) = ctx.search_gate.enter(&user.id) else {
+        return Err(ApiError::RateLimited {
+            retry_after: std::time::Duration::from_secs(1),
+        });
+    };
+    let hits = store::search::messages(
+        &ctx.db,
+        &user.id,
+        text,
+        size,
+        ctx.limits.search_statement_timeout,
+    )
+    .await?;
     Ok(warp::reply::json(&hits))
 }

@@ -46,7 +46,8 @@ impl Verb {
 
     fn filter(&self) -> BoxedFilter<()> {
         match self {
-            Verb::Get => warp::get().boxed(),
+            // Every GET route answers HEAD too (hyper sends the head without the body).
+            Verb::Get => warp::get().or(warp::head()).unify().boxed(),
             Verb::Post => warp::post().boxed(),
             Verb::Patch => warp::patch().boxed(),
             Verb::Delete => warp::delete().boxed(),
@@ -164,6 +165,21 @@ pub fn at_id(operation: Operation) -> BoxedFilter<(String,)> {
         .boxed()
 }
 
+/// The `Allow` value for `path`: the methods of the routes whose template it matches (HEAD
+/// with every GET), or `None` for a path no route has.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let mut methods: Vec<&str> = Vec::new();
+    for r in ROUTES.iter().filter(|r| r.matches(path).is_some()) {
+        match r.verb {
+            Verb::Get => methods.extend(["GET", "HEAD"]),
+            Verb::Post => methods.push("POST"),
+            Verb::Patch => methods.push("PATCH"),
+            Verb::Delete => methods.push("DELETE"),
+        }
+    }
+    (!methods.is_empty()).then(|| methods.join(", "))
+}
+
 /// A bounded label for metrics: the route's template, never the raw (attacker-chosen) path.
 pub fn label(path: &str) -> &'static str {
     ROUTES
@@ -195,6 +211,16 @@ mod tests {
         assert_eq!(label("/conversations/"), "/conversations");
         assert_eq!(label("/users/me"), "/users/me");
         assert_eq!(label("/etc/passwd"), "unmatched");
+    }
+
+    #[test]
+    fn allow_lists_the_methods_of_the_path() {
+        assert_eq!(
+            allowed_methods("/conversations/x").as_deref(),
+            Some("GET, HEAD, PATCH, DELETE")
+        );
+        assert_eq!(allowed_methods("/search").as_deref(), Some("GET, HEAD"));
+        assert_eq!(allowed_methods("/nope"), None);
     }
 
     #[test]

@@ -16,15 +16,22 @@ pub struct SearchHit {
     pub created_at: DateTime<Utc>,
 }
 
-/// Full-text search over the owner's messages only, best match first.
+/// Full-text search over the owner's messages only, best match first; the statement is
+/// cancelled after `timeout` (SQLSTATE 57014, a 503 to the client).
 pub async fn messages(
     db: &PgPool,
     owner: &UserId,
     query: &str,
     size: PageSize,
+    timeout: std::time::Duration,
 ) -> Result<Vec<SearchHit>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+        .bind(format!("{}ms", timeout.as_millis()))
+        .execute(&mut *tx)
+        .await?;
     // `"rank!"`, `"snippet!"`: function results, which the macro cannot prove non-null.
-    sqlx::query_as!(
+    let hits = sqlx::query_as!(
         SearchHit,
         r#"SELECT m.id AS message_id, c.id AS conversation_id, c.title AS conversation_title,
                 m.role, m.created_at,
@@ -41,6 +48,8 @@ pub async fn messages(
         query,
         i64::from(size.get()),
     )
-    .fetch_all(db)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(hits)
 }

@@ -262,3 +262,50 @@ async fn bad_requests_are_refused_with_a_reason_and_write_nothing() {
         assert_eq!(app.row_counts().await, counts, "{case} wrote something");
     }
 }
+
+#[tokio::test]
+async fn arrays_null_sources_and_doubled_credential_headers_are_refused() {
+    let app = TestApp::builder().spawn().await;
+    let (user, token) = app.user_with_token();
+    let id = app.new_conversation(&token, "existing").await;
+    let counts = app.row_counts().await;
+    let msgs = format!("/conversations/{id}/messages");
+    for (case, path, body) in [
+        ("empty array as a conversation", "/conversations", "[]"),
+        (
+            "array as a message",
+            msgs.as_str(),
+            r#"["assistant","x",[],"agentx"]"#,
+        ),
+        (
+            "null sources",
+            msgs.as_str(),
+            r#"{"role":"user","content":"x","sources":null}"#,
+        ),
+    ] {
+        app.raw_body(Method::POST, path, &token, body.as_bytes().to_vec())
+            .await
+            .assert_problem(422, case);
+    }
+    let r = app
+        .request(
+            Method::GET,
+            "/users/me",
+            Auth::Bearer(&token),
+            None,
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+    r.assert_problem(400, "two Authorization headers");
+    let r = app
+        .request(
+            Method::GET,
+            "/users/me",
+            Auth::Bearer(&token),
+            None,
+            &[("x-user-id", &user.id), ("x-user-id", "someone-else")],
+        )
+        .await;
+    r.assert_problem(400, "two X-User-ID headers");
+    assert_eq!(app.row_counts().await, counts, "a refused request wrote");
+}

@@ -19,7 +19,7 @@ async fn health_and_readiness_answer() {
 }
 
 #[tokio::test]
-async fn without_an_auth_server_the_app_is_not_ready_and_refuses_tokens_with_401() {
+async fn without_an_auth_server_the_app_is_not_ready_and_answers_tokens_with_503() {
     // A port nobody listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
@@ -35,9 +35,10 @@ async fn without_an_auth_server_the_app_is_not_ready_and_refuses_tokens_with_401
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.body["jwks"], "not loaded");
     let (_, token) = app.user_with_token();
-    app.get_me(&token)
-        .await
-        .assert_problem(401, "no keys loaded");
+    // Not a 401: the token may well be valid, and a 401 would log its user out (issue 13).
+    let r = app.get_me(&token).await;
+    r.assert_problem(503, "no keys loaded");
+    assert!(r.header("retry-after").is_some());
 }
 
 #[tokio::test]
@@ -220,4 +221,49 @@ async fn a_database_that_cannot_give_a_connection_is_a_503_with_retry_after() {
     let r = app.list_conversations(&token, "").await;
     r.assert_problem(503, "no connection to be had");
     assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+}
+
+#[tokio::test]
+async fn the_openapi_document_carries_the_limits_the_api_enforces() {
+    let app = TestApp::builder()
+        .env("MAX_TITLE_CHARS", "77")
+        .env("MAX_MESSAGE_CHARS", "1234")
+        .env("MAX_PAGE_SIZE", "42")
+        .env("DEFAULT_PAGE_SIZE", "10")
+        .spawn()
+        .await;
+    let doc = app
+        .request(Method::GET, "/openapi.json", Auth::None, None, &[])
+        .await
+        .body;
+    let body = "requestBody/content/application~1json/schema";
+    let title = &doc
+        .pointer(&format!(
+            "/paths/~1conversations/post/{body}/properties/title"
+        ))
+        .expect("title");
+    assert_eq!(title["maxLength"], 77);
+    assert_eq!(title["minLength"], 1);
+    let rename = doc
+        .pointer(&format!("/paths/~1conversations~1{{id}}/patch/{body}"))
+        .expect("rename");
+    assert_eq!(rename["required"], serde_json::json!(["title"]));
+    assert_eq!(rename["properties"]["title"]["maxLength"], 77);
+    let append = doc
+        .pointer(&format!(
+            "/paths/~1conversations~1{{id}}~1messages/post/{body}"
+        ))
+        .expect("append");
+    assert_eq!(append["properties"]["content"]["maxLength"], 1234);
+    assert_eq!(append["required"], serde_json::json!(["role", "content"]));
+    let limit = doc["paths"]["/conversations"]["get"]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+        .expect("limit");
+    assert_eq!(limit["schema"]["maximum"], 42);
+    let q = doc["paths"]["/search"]["get"]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "q"))
+        .expect("q");
+    assert_eq!(q["schema"]["maxLength"], 200);
 }

@@ -36,6 +36,7 @@ pub struct AppBuilder {
     key: Arc<TestKey>,
     env: Vec<(&'static str, String)>,
     wait_ready: bool,
+    auth_down: bool,
 }
 
 impl AppBuilder {
@@ -70,10 +71,18 @@ impl AppBuilder {
         self
     }
 
+    /// The auth server is down from before the app starts (implies `unready`).
+    pub fn auth_down(mut self) -> Self {
+        self.auth_down = true;
+        self.wait_ready = false;
+        self
+    }
+
     /// Starts the app on a random port against a new, migrated database of its own and a new
     /// auth endpoint.
     pub async fn spawn(self) -> TestApp {
         let auth = AuthEndpoint::start(&[&self.key]).await;
+        auth.set_down(self.auth_down);
         let (db_name, db_url) = empty_database().await;
         let mut env: HashMap<&str, String> = HashMap::from([
             ("DATABASE_URL", db_url),
@@ -126,6 +135,7 @@ impl TestApp {
             key: keys::ed25519(),
             env: Vec::new(),
             wait_ready: true,
+            auth_down: false,
         }
     }
 

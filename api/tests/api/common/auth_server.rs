@@ -2,7 +2,7 @@
 //! down, and get-session answering for the session tokens the test opens.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -41,6 +41,10 @@ pub struct AuthEndpoint {
     sessions: Arc<Mutex<HashMap<String, TestUser>>>,
     jwks_fetches: Arc<AtomicUsize>,
     session_checks: Arc<AtomicUsize>,
+    /// get-session calls in flight now and at most; `session_delay_ms` makes each one slow.
+    session_in_flight: Arc<AtomicUsize>,
+    session_max_in_flight: Arc<AtomicUsize>,
+    session_delay_ms: Arc<AtomicU64>,
     down: Arc<AtomicBool>,
 }
 
@@ -67,11 +71,29 @@ impl AuthEndpoint {
                 warp::http::StatusCode::OK,
             )
         });
+        let session_in_flight = Arc::new(AtomicUsize::new(0));
+        let session_max_in_flight = Arc::new(AtomicUsize::new(0));
+        let session_delay_ms = Arc::new(AtomicU64::new(0));
         let (s, c) = (sessions.clone(), session_checks.clone());
+        let (now, max, delay) = (
+            session_in_flight.clone(),
+            session_max_in_flight.clone(),
+            session_delay_ms.clone(),
+        );
         let session_route = warp::path!("api" / "auth" / "get-session")
             .and(warp::header::optional::<String>("authorization"))
-            .map(move |auth: Option<String>| {
+            .then(move |auth: Option<String>| {
+                let (s, c, now, max, delay) =
+                    (s.clone(), c.clone(), now.clone(), max.clone(), delay.clone());
+                async move {
                 c.fetch_add(1, Ordering::SeqCst);
+                let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(current, Ordering::SeqCst);
+                let ms = delay.load(Ordering::SeqCst);
+                if ms > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                now.fetch_sub(1, Ordering::SeqCst);
                 let token = auth.as_deref().and_then(|a| a.strip_prefix("Bearer "));
                 let found = token.and_then(|t| s.lock().expect("sessions lock").get(t).cloned());
                 match found {
@@ -81,6 +103,7 @@ impl AuthEndpoint {
                         "user": {"id": u.id, "email": u.email, "name": u.name, "image": null}
                     })),
                     None => warp::reply::json(&Value::Null),
+                }
                 }
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -98,8 +121,22 @@ impl AuthEndpoint {
             sessions,
             jwks_fetches,
             session_checks,
+            session_in_flight,
+            session_max_in_flight,
+            session_delay_ms,
             down,
         }
+    }
+
+    /// Makes every get-session call take this long.
+    pub fn set_session_delay(&self, delay: std::time::Duration) {
+        self.session_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The most get-session calls that were in flight at once.
+    pub fn max_concurrent_session_checks(&self) -> usize {
+        self.session_max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn set_keys(&self, keys: &[&TestKey]) {
@@ -118,12 +155,19 @@ impl AuthEndpoint {
         self.session_checks.load(Ordering::SeqCst)
     }
 
-    /// Issues a Better Auth-style session token (`<token>.<signature>`) for `user`.
+    /// Issues a session token shaped as Better Auth's bearer plugin hands it out: 32 letters
+    /// and digits, a dot, a base64 HMAC-SHA256 (random here).
     pub fn open_session(&self, user: &TestUser) -> String {
+        use base64::Engine;
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let id: String = (0..32)
+            .map(|_| rng.sample(rand::distr::Alphanumeric) as char)
+            .collect();
+        let sig: [u8; 32] = rng.random();
         let token = format!(
-            "{}.{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
+            "{id}.{}",
+            base64::engine::general_purpose::STANDARD.encode(sig)
         );
         self.sessions
             .lock()
