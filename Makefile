@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatplane/target
 
-.PHONY: dev test fmt lint sqlx-prepare bench bench-operator-scale reliability eval-rag e2e-kind e2e-local cluster cluster-node cluster-down images
+.PHONY: dev test fmt lint sqlx-prepare bench bench-operator-scale reliability eval-rag fuzz e2e-kind e2e-local cluster cluster-node cluster-down images
 dev:
 	bash scripts/dev.sh
 
@@ -37,6 +37,10 @@ reliability:
 # make eval-rag CORPUS=../shared/corpus/physical-ai-textbook QUESTIONS=bench/data/textbook_questions.json
 eval-rag:
 	CORPUS="$(CORPUS)" QUESTIONS="$(QUESTIONS)" bash scripts/eval-rag.sh
+
+# Every fuzz target (fuzz/) for FUZZ_SECONDS each (default 60), e.g. make fuzz FUZZ_SECONDS=600
+fuzz:
+	FUZZ_SECONDS="$(FUZZ_SECONDS)" bash scripts/fuzz.sh
 
 # The whole product on a real kind cluster (needs Docker, kind, kubectl, helm, curl, jq).
 e2e-kind:

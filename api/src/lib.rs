@@ -14,6 +14,9 @@ pub mod context;
 pub mod domain;
 /// `ApiError` and the problem+json rendering.
 pub mod error;
+/// The properties the fuzz targets check (`fuzz/`), replayed by the tests.
+#[doc(hidden)]
+pub mod fuzzing;
 /// Corpus ingestion (`chatplane-api ingest <dir>`, and at start-up).
 pub mod ingest;
 /// Prometheus metrics.

@@ -72,6 +72,22 @@ impl JwksCache {
         })
     }
 
+    /// A cache holding `key_set` from the start that never fetches (an unknown `kid` is simply
+    /// unknown), for checks that run with no auth server: the fuzz targets.
+    pub fn preloaded(
+        url: Url,
+        key_set: &[u8],
+        metrics: Arc<AuthMetrics>,
+    ) -> Result<Self, JwksError> {
+        let keys = parse_key_set(key_set)?;
+        let mut cache = Self::new(url, Duration::from_secs(1), Duration::MAX, metrics)?;
+        *cache.keys.get_mut().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+        cache.loaded.store(true, Ordering::Release);
+        // As if a fetch just happened: with `min_refetch` at its maximum, none ever will.
+        *cache.fetch.get_mut() = Some(Instant::now());
+        Ok(cache)
+    }
+
     /// True once a key set has been loaded; readiness depends on it.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use warp::Filter;
 use warp::http::HeaderMap;
 
-pub use jwks::{JwksCache, JwksError, VerifyingKey};
+pub use jwks::{JwksCache, JwksError, VerifyingKey, parse_key_set};
 pub use jwt::JwtVerifier;
 pub use metrics::AuthMetrics;
 pub use session::SessionVerifier;
@@ -216,7 +216,9 @@ impl Authenticator {
     }
 }
 
-fn bearer_token(headers: &HeaderMap, max_bytes: usize) -> Result<&str, AuthFailure> {
+/// The token of an `Authorization: Bearer …` header, refused when absent, oversized or not a
+/// plain printable token.
+pub fn bearer_token(headers: &HeaderMap, max_bytes: usize) -> Result<&str, AuthFailure> {
     let Some(value) = headers.get(warp::http::header::AUTHORIZATION) else {
         return Err(AuthFailure::MissingToken);
     };
