@@ -84,6 +84,8 @@ pub fn jwt(data: &[u8]) {
     let claims: serde_json::Value = serde_json::from_slice(claims).expect("accepted claims");
     assert_eq!(header["alg"], "EdDSA");
     assert_eq!(header["kid"], "fuzz");
+    // No JWS extension is implemented, so none may be critical (RFC 7515 §4.1.11).
+    assert!(header.get("crit").is_none(), "a token naming a critical extension was accepted");
     assert_eq!(claims["iss"], ISSUER);
     let aud = &claims["aud"];
     assert!(
@@ -180,6 +182,8 @@ fn verify(token: &str) -> Result<auth::AuthUser, AuthFailure> {
             jwks_refresh: std::time::Duration::from_secs(300),
             jwks_min_refetch: std::time::Duration::from_secs(300),
             session_cache_ttl: std::time::Duration::from_secs(60),
+            session_refusal_ttl: std::time::Duration::from_secs(60),
+            session_check_concurrency: 1,
             upstream_timeout: std::time::Duration::from_secs(1),
             max_token_bytes: MAX_TOKEN_BYTES,
         };
