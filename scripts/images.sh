@@ -394,10 +394,10 @@ images_build_one() {
     --label "org.opencontainers.image.source=chatplane scripts/images.sh" "$ctr"
   bh commit --quiet --format oci "$ctr" "$ref" >/dev/null
   bh rm "$ctr" >/dev/null
-  rm -f "$archive" "$archive.key"
-  bh push --quiet --signature-policy "$IMAGES_STORE/policy.json" "$ref" "oci-archive:$archive.tmp:$ref"
+  # A unique name, then rename: a reader never sees a half-written or missing archive.
+  bh push --quiet --signature-policy "$IMAGES_STORE/policy.json" "$ref" "oci-archive:$archive.$$.tmp:$ref"
   bh rmi "$ref" >/dev/null
-  mv "$archive.tmp" "$archive"
+  mv -f "$archive.$$.tmp" "$archive"
   printf '%s\n' "$key" "$inputs" >"$archive.key"
   images_say "$name: $(du -m "$archive" | cut -f1) MB archive in $(($(date +%s) - started)) s"
   echo "$archive"
@@ -409,6 +409,9 @@ images_build() {
   for name in "$@"; do images_ref "$name" >/dev/null; done
   images_tools
   mkdir -p "$IMAGES_DIR"
+  # One build at a time per IMAGES_DIR (several checkouts may share the default one).
+  exec 9>"$IMAGES_DIR/.build.lock"
+  flock -w 1800 9 || images_die "another scripts/images.sh build holds $IMAGES_DIR/.build.lock"
   trap images_cleanup EXIT
   for name in "$@"; do images_build_one "$name"; done
   images_cleanup
