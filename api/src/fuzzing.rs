@@ -54,7 +54,10 @@ pub fn bearer(data: &[u8]) {
     assert!(token.bytes().all(|b| b.is_ascii_graphic()), "{token:?}");
     assert!(data.len() > 7 && data[..7].eq_ignore_ascii_case(b"bearer "));
     if token.bytes().filter(|b| *b == b'.').count() == 2 {
-        assert!(verify(token).is_err(), "an unsigned token was accepted: {token}");
+        assert!(
+            verify(token).is_err(),
+            "an unsigned token was accepted: {token}"
+        );
     }
 }
 
@@ -68,7 +71,10 @@ pub fn jwt(data: &[u8]) {
     };
     if mode == 0 {
         if let Ok(token) = std::str::from_utf8(rest) {
-            assert!(verify(token).is_err(), "an unsigned token was accepted: {token}");
+            assert!(
+                verify(token).is_err(),
+                "an unsigned token was accepted: {token}"
+            );
         }
         return;
     }
@@ -85,11 +91,17 @@ pub fn jwt(data: &[u8]) {
     assert_eq!(header["alg"], "EdDSA");
     assert_eq!(header["kid"], "fuzz");
     // No JWS extension is implemented, so none may be critical (RFC 7515 §4.1.11).
-    assert!(header.get("crit").is_none(), "a token naming a critical extension was accepted");
+    assert!(
+        header.get("crit").is_none(),
+        "a token naming a critical extension was accepted"
+    );
     assert_eq!(claims["iss"], ISSUER);
     let aud = &claims["aud"];
     assert!(
-        *aud == AUDIENCE || aud.as_array().is_some_and(|a| a.iter().any(|v| v == AUDIENCE)),
+        *aud == AUDIENCE
+            || aud
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == AUDIENCE)),
         "audience {aud}"
     );
     let exp = claims["exp"].as_f64().expect("numeric exp");
@@ -131,7 +143,11 @@ pub fn markdown(data: &[u8]) {
     let Ok(page) = markdown::parse("docs/chapter/page.mdx", data) else {
         return;
     };
-    assert!(page.slug.starts_with('/') && !page.slug.contains("//"), "{}", page.slug);
+    assert!(
+        page.slug.starts_with('/') && !page.slug.contains("//"),
+        "{}",
+        page.slug
+    );
     assert!(page.chunks.iter().all(|c| !c.content.trim().is_empty()));
     let mut seen = HashSet::new();
     let mut previous: Option<(&str, &str)> = None;
@@ -219,12 +235,19 @@ mod tests {
                     let path = entry.expect("dir entry").path();
                     let data = std::fs::read(&path).expect("saved input");
                     let outcome = std::panic::catch_unwind(|| check(&data));
-                    assert!(outcome.is_ok(), "{name}: {} breaks a property", path.display());
+                    assert!(
+                        outcome.is_ok(),
+                        "{name}: {} breaks a property",
+                        path.display()
+                    );
                     replayed += 1;
                 }
             }
         }
-        assert!(replayed >= TARGETS.len(), "only {replayed} saved inputs found");
+        assert!(
+            replayed >= TARGETS.len(),
+            "only {replayed} saved inputs found"
+        );
     }
 
     #[test]
