@@ -97,6 +97,12 @@ export async function faultRun({ stack, postgres, model, users, seconds, authDow
   /** @type {Record<string, [number, number]>} */
   const windows = {};
   const rss = [];
+  /** @type {'ok'|'slow'|'fail'} */
+  let modelMode = 'ok';
+  const setModel = (/** @type {'ok'|'slow'|'fail'} */ m) => {
+    modelMode = m;
+    model.set(m);
+  };
 
   const record = (/** @type {string} */ op, /** @type {string} */ kind, /** @type {number} */ t, /** @type {Awaited<ReturnType<typeof call>>} */ r) =>
     records.push({ t, op, kind, status: r.status, retryAfter: r.retryAfter !== null, ms: r.ms, error: r.error });
@@ -120,7 +126,9 @@ export async function faultRun({ stack, postgres, model, users, seconds, authDow
         t = now();
         record('read', u.kind, t, await call(stack.apiBase, 'GET', `/conversations/${conv}/messages?limit=20`, { bearer: u.bearer }));
       }
-      if (i % 10 === 0) {
+      // Every tenth turn asks the model; while the model misbehaves, every other turn, so each
+      // of its fault windows surely meets some questions.
+      if (i % 10 === 0 || (modelMode !== 'ok' && i % 2 === 0)) {
         const q = `rel-question ${u.n} ${i} ${randomUUID()} how do I calibrate the sensor?`;
         t = now();
         const a = await call(stack.apiBase, 'POST', '/agents/run', { bearer: u.bearer, body: { query: q, session_id: `rel-session-${u.n}` } });
@@ -147,14 +155,14 @@ export async function faultRun({ stack, postgres, model, users, seconds, authDow
     await stack.auth.stop();
     const modelFaults = (async () => {
       await at(0.45);
-      model.set('slow');
+      setModel('slow');
       windows.model_slow = [now(), 0];
       await at(0.6);
-      model.set('fail');
+      setModel('fail');
       windows.model_slow[1] = now();
       windows.model_fail = [now(), 0];
       await at(0.75);
-      model.set('ok');
+      setModel('ok');
       windows.model_fail[1] = now();
     })();
     await sleep(authDownSeconds * 1000);
