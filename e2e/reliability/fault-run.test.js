@@ -12,6 +12,9 @@ let run;
 /** @type {Awaited<ReturnType<typeof makeUsers>>} */
 let users;
 
+/** Real users for the floods: JWT ones, whose requests never reach the auth server. */
+const jwtUsers = () => users.filter((u) => u.kind === 'jwt').slice(0, 5);
+
 before(async () => {
   run = await reliabilityStack({ label: 'rel' });
   users = await makeUsers(run.stack.authBase, 20);
@@ -31,16 +34,17 @@ test('faults: PostgreSQL restarts, an auth outage and a failing model lose nothi
 });
 
 test('slow clients: idle and trickling connections do not stop real users', async () => {
-  const report = await slowClients({ apiBase: run.stack.apiBase, apiPid: run.stack.api.pid, users: users.slice(0, 5), idle: 300, trickle: 50, seconds: 5 });
+  const report = await slowClients({ apiBase: run.stack.apiBase, apiPid: run.stack.api.pid, users: jwtUsers(), idle: 300, trickle: 50, seconds: 5 });
   console.log(JSON.stringify(report));
   assert.deepEqual(Object.keys(report.real_users.by_status), ['200'], JSON.stringify(report));
   assert.ok(run.stack.api.alive(), 'the API is still running');
 });
 
 test('junk tokens: refused with 401, and what cannot be a session token never reaches the auth server', async () => {
-  const report = await junkTokens({ stack: run.stack, users: users.slice(0, 5), tokens: 400, concurrency: 20 });
+  const report = await junkTokens({ stack: run.stack, users: jwtUsers(), tokens: 400, concurrency: 20 });
   console.log(JSON.stringify(report));
   assert.deepEqual(Object.keys(report.junk_answers), ['401'], JSON.stringify(report));
   assert.deepEqual(Object.keys(report.real_users.by_status), ['200'], JSON.stringify(report));
-  assert.ok(report.auth_db_transactions <= report.session_shaped + 20, JSON.stringify(report));
+  // The auth server's own background work may commit a transaction or two meanwhile.
+  assert.ok(report.not_session_shaped.auth_db_transactions <= 3, JSON.stringify(report));
 });
