@@ -265,25 +265,6 @@ node_addons() {
 
 # --- stop ---------------------------------------------------------------------------------------
 
-stop_pid() { # $1 name, $2 pid: TERM, then KILL after 10 s
-  local name=$1 pid=$2
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in {1..100}; do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  log "$name (pid $pid) ignored TERM for 10 s; killing it"
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
-stop_component() { # $1 component
-  local pidfile=$CLUSTER_STATE_DIR/pids/$1
-  [[ -f $pidfile ]] || return 0
-  stop_pid "$1" "$(cat "$pidfile")"
-  rm -f "$pidfile"
-}
-
 # Every process in this node's cgroups (the pods' containers), by PID.
 node_cgroup_pids() {
   local controller

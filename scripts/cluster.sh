@@ -240,23 +240,24 @@ cluster_up() {
   echo "$KUBECONFIG_PATH"
 }
 
-# Stops one component by its PID: TERM, then KILL after 10 s.
-stop_component() {
-  local component=$1 pid
-  [[ -f $CLUSTER_STATE_DIR/pids/$component ]] || return 0
-  pid=$(cat "$CLUSTER_STATE_DIR/pids/$component")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in {1..100}; do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$component (pid $pid) ignored TERM for 10 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$CLUSTER_STATE_DIR/pids/$component"
+# Stops a process by its PID: TERM, then KILL after 10 s (the node's processes too).
+stop_pid() { # $1 name, $2 pid: TERM, then KILL after 10 s
+  local name=$1 pid=$2
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in {1..100}; do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  log "$name (pid $pid) ignored TERM for 10 s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_component() { # $1 component
+  local pidfile=$CLUSTER_STATE_DIR/pids/$1
+  [[ -f $pidfile ]] || return 0
+  stop_pid "$1" "$(cat "$pidfile")"
+  rm -f "$pidfile"
 }
 
 # Stops the API server by its PID and starts it again with the same flags and state (etcd keeps
