@@ -401,3 +401,115 @@ async fn concurrent_appends_never_pass_the_cap() {
     assert_eq!((created, full), (5, 15));
     assert_eq!(stored_messages(&app, &id).await, 5);
 }
+
+#[tokio::test]
+async fn a_run_abandoned_in_flight_is_resumed_from_its_stored_question() {
+    let llm = LlmServer::start(vec![
+        Step::Answer("The first answer, lost."),
+        Step::Answer("The answer of the resumed run."),
+    ])
+    .await;
+    let app = TestApp::builder()
+        .corpus()
+        .llm(&llm)
+        .env("IDEMPOTENCY_IN_FLIGHT_SECS", "60")
+        .spawn()
+        .await;
+    let (_, token) = app.user_with_token();
+    let ask = json!({"query": "What is the dew point?"});
+    let first = app
+        .post_agents_run_once(&token, KEY, ask.clone(), &[])
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let conversation = first.body["session_id"].as_str().expect("session_id");
+    // As a process that died after storing the question would leave it: no answer, the key
+    // in flight since longer than IDEMPOTENCY_IN_FLIGHT_SECS.
+    sqlx::query("DELETE FROM messages WHERE role = 'assistant'")
+        .execute(&app.db)
+        .await
+        .expect("drop the answer");
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = NULL, response_body = NULL,
+                locked_at = now() - interval '2 minutes'",
+    )
+    .execute(&app.db)
+    .await
+    .expect("abandon the key");
+
+    let resumed = app
+        .post_agents_run_once(&token, KEY, ask.clone(), &[])
+        .await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.text);
+    assert_eq!(resumed.header("idempotent-replayed"), None);
+    assert_eq!(resumed.body["message"], "The answer of the resumed run.");
+    assert_eq!(resumed.body["session_id"], conversation);
+    let roles: Vec<String> = sqlx::query_scalar(
+        "SELECT role FROM messages WHERE conversation_id = $1::uuid ORDER BY created_at",
+    )
+    .bind(conversation)
+    .fetch_all(&app.db)
+    .await
+    .expect("messages");
+    assert_eq!(
+        roles,
+        ["user", "assistant"],
+        "the question was not stored again"
+    );
+    // And from now on the key replays the resumed answer.
+    let again = app.post_agents_run_once(&token, KEY, ask, &[]).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, resumed.text);
+    assert_eq!(llm.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn an_expired_key_counts_as_unused_and_the_sweep_deletes_it() {
+    let app = TestApp::builder().spawn().await;
+    let (user, token) = app.user_with_token();
+    let id = app.new_conversation(&token, "old keys").await;
+    let first = app
+        .append_message_once(&token, &id, KEY, message("yesterday"))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let fresh = app
+        .append_message_once(&token, &id, "fresh", message("today"))
+        .await;
+    assert_eq!(fresh.status, StatusCode::CREATED);
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1",
+    )
+    .bind(KEY)
+    .execute(&app.db)
+    .await
+    .expect("age the key");
+
+    // Past the 24 h TTL, the key is new again (even another body is welcome).
+    let r = app
+        .append_message_once(&token, &id, KEY, message("today, again"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.header("idempotent-replayed"), None);
+    assert_eq!(stored_messages(&app, &id).await, 3);
+
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1",
+    )
+    .bind(KEY)
+    .execute(&app.db)
+    .await
+    .expect("age the key");
+    let ttl = Duration::from_secs(24 * 3600);
+    let deleted = chatplane_api::store::idempotency::sweep(&app.db, ttl, 1)
+        .await
+        .expect("sweep");
+    assert_eq!(deleted, 1, "only the expired key");
+    assert_eq!(keys_of(&app, &user.id).await, 1);
+    let r = app
+        .append_message_once(&token, &id, "fresh", message("today"))
+        .await;
+    assert_eq!(
+        r.header("idempotent-replayed"),
+        Some("true"),
+        "the live key stays"
+    );
+}
