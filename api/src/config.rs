@@ -60,6 +60,13 @@ pub struct Limits {
     pub search_statement_timeout: Duration,
     /// Searches of one user at a time (429 beyond).
     pub search_concurrency_per_user: usize,
+    /// Messages one conversation may hold (409 beyond).
+    pub max_messages_per_conversation: i32,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl: Duration,
+    /// How long an `/agents/run` holding a key may take before a retry with that key may take
+    /// it over (resuming from the stored question).
+    pub idempotency_in_flight: Duration,
 }
 
 impl Default for Limits {
@@ -74,6 +81,9 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             search_statement_timeout: Duration::from_millis(2_000),
             search_concurrency_per_user: 2,
+            max_messages_per_conversation: 10_000,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            idempotency_in_flight: Duration::from_secs(300),
         }
     }
 }
@@ -351,7 +361,28 @@ impl Settings {
                 d.search_concurrency_per_user,
                 |v| (1..=1_000).contains(v),
             ),
+            max_messages_per_conversation: r.parsed(
+                "MAX_MESSAGES_PER_CONVERSATION",
+                d.max_messages_per_conversation,
+                |v| (2..=100_000_000).contains(v),
+            ),
+            idempotency_ttl: r.secs(
+                "IDEMPOTENCY_KEY_TTL_SECS",
+                d.idempotency_ttl.as_secs(),
+                60..=30 * 24 * 3600,
+            ),
+            idempotency_in_flight: r.secs(
+                "IDEMPOTENCY_IN_FLIGHT_SECS",
+                d.idempotency_in_flight.as_secs(),
+                1..=3_600,
+            ),
         };
+        if limits.idempotency_in_flight >= limits.idempotency_ttl {
+            r.fail(
+                "IDEMPOTENCY_IN_FLIGHT_SECS",
+                "must be less than IDEMPOTENCY_KEY_TTL_SECS",
+            );
+        }
         if limits.default_page_size > limits.max_page_size {
             r.fail("DEFAULT_PAGE_SIZE", "must not exceed MAX_PAGE_SIZE");
         }

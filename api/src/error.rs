@@ -42,6 +42,17 @@ pub enum ApiError {
     /// A write that would duplicate what exists (a unique constraint).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An `Idempotency-Key` already used with another request (another body, route or
+    /// conversation).
+    #[error("idempotency key reused with another request")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being answered.
+    #[error("idempotency key in flight")]
+    IdempotencyKeyInFlight { retry_after: Duration },
+    /// The conversation holds `MAX_MESSAGES_PER_CONVERSATION` messages (or would, with the
+    /// answer an `/agents/run` needs room for).
+    #[error("conversation full ({max} messages)")]
+    ConversationFull { max: i32 },
     /// Built only by `From<sqlx::Error>`, which decides what a database error means.
     #[error("database error")]
     Database(sqlx::Error),
@@ -95,6 +106,16 @@ impl ApiError {
         }
     }
 
+    /// The problem document of this error as it is sent: its status and body (what an
+    /// idempotent request's record keeps of a failure).
+    pub fn problem_body(&self) -> (StatusCode, String) {
+        let problem = self.problem();
+        (
+            self.status(),
+            serde_json::to_string(&problem).unwrap_or_default(),
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -105,7 +126,10 @@ impl ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_)
+            | ApiError::IdempotencyKeyInFlight { .. }
+            | ApiError::ConversationFull { .. } => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::ModelFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -171,6 +195,30 @@ impl ApiError {
                 "Conflict",
                 "this would duplicate something that exists".into(),
             ),
+            ApiError::IdempotencyKeyReused => Problem::new(
+                status,
+                "idempotency-key-reused",
+                "Unprocessable Content",
+                "this Idempotency-Key was already used with another request; a new request needs a new key"
+                    .into(),
+            ),
+            ApiError::IdempotencyKeyInFlight { retry_after } => Problem::new(
+                status,
+                "idempotency-key-in-flight",
+                "Conflict",
+                format!(
+                    "the first request with this Idempotency-Key is still being answered; retry after {} s",
+                    retry_after.as_secs().max(1)
+                ),
+            ),
+            ApiError::ConversationFull { max } => Problem::new(
+                status,
+                "conversation-full",
+                "Conflict",
+                format!(
+                    "the conversation holds the most messages allowed ({max}); start a new conversation"
+                ),
+            ),
             ApiError::ModelFailed(_) => Problem::new(
                 status,
                 "model-failed",
@@ -219,7 +267,8 @@ impl Reply for ApiError {
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after }
+            | ApiError::IdempotencyKeyInFlight { retry_after } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -391,6 +440,11 @@ fn clone_for_reply(e: &ApiError) -> ApiError {
         ApiError::ModelFailed(d) => ApiError::ModelFailed(d.clone()),
         ApiError::ModelTimeout => ApiError::ModelTimeout,
         ApiError::Conflict(d) => ApiError::Conflict(d.clone()),
+        ApiError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+        ApiError::IdempotencyKeyInFlight { retry_after } => ApiError::IdempotencyKeyInFlight {
+            retry_after: *retry_after,
+        },
+        ApiError::ConversationFull { max } => ApiError::ConversationFull { max: *max },
         other => ApiError::Internal(anyhow::anyhow!(error_chain(other))),
     }
 }

@@ -97,6 +97,11 @@ impl Application {
     /// refresher.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let sweeper = store::idempotency::spawn_sweeper(
+            self.context.db.clone(),
+            self.context.limits.idempotency_ttl,
+            stop_rx.clone(),
+        );
         let refresher = self
             .context
             .jwks
@@ -119,6 +124,7 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = refresher.await;
+        let _ = sweeper.await;
         if let Some(ingest) = ingest {
             ingest.abort();
         }

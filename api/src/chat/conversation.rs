@@ -27,25 +27,29 @@ pub async fn conversation_for_key(
     key: &str,
     title: &Title,
 ) -> Result<ConversationRow, ApiError> {
-    with_user_row(ctx, user, || {
-        store::conversations::for_client_key(&ctx.db, &user.id, key, title)
+    with_user_row(ctx, user, || async {
+        let mut conn = ctx.db.acquire().await?;
+        store::conversations::for_client_key(&mut conn, &user.id, key, title).await
     })
     .await
 }
 
-/// Runs an insert of a conversation; if another replica erased the caller's row since this one
-/// synced it, the row is written again and the insert retried once.
-async fn with_user_row<F, Fut>(
+/// Runs an insert of a row that references the caller's user row; if another replica erased
+/// that row since this one synced it, the row is written again and the insert retried once.
+pub(super) async fn with_user_row<T, F, Fut>(
     ctx: &ApiContext,
     user: &AuthUser,
     insert: F,
-) -> Result<ConversationRow, ApiError>
+) -> Result<T, ApiError>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<ConversationRow, sqlx::Error>>,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
 {
     match insert().await {
-        Err(e) if store::violates(&e, store::conversations::USER_FK) => {
+        Err(e)
+            if store::violates(&e, store::conversations::USER_FK)
+                || store::violates(&e, store::idempotency::USER_FK) =>
+        {
             ctx.auth.users().write(user).await?;
             Ok(insert().await?)
         }

@@ -13,17 +13,21 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{conversation_for_key, start_conversation};
+use super::conversation::with_user_row;
+use super::idempotency::{Held, Idempotency, Replay, held};
+use super::{conversation_for_key, start_conversation, stored};
 use crate::auth::AuthUser;
 use crate::context::ApiContext;
 use crate::domain::{
-    ConversationId, MessageContent, MessageStatus, Role, SessionRef, Sources, Title, UserId,
+    ConversationId, IdempotencyKey, MessageContent, MessageStatus, Role, SessionRef, Sources,
+    Title, UserId,
 };
 use crate::error::ApiError;
 use crate::rag::llm::DeltaStream;
 use crate::rag::{AgentType, ChatMessage, Hints, LlmError, Source, extractive, prompt};
 use crate::store;
-use crate::store::messages::{MessageRow, NewMessage};
+use crate::store::idempotency::KeyRecord;
+use crate::store::messages::{Appended, MessageRow, NewMessage, Slots};
 
 /// Chunks of the current page given to the summarizer.
 const SUMMARY_PAGE_CHUNKS: i64 = 12;
@@ -58,6 +62,12 @@ pub struct Reply {
     pub timestamp: DateTime<Utc>,
 }
 
+/// What `/agents/run` answers: a new turn, or the first response to a retried key.
+pub enum Answered {
+    New(Opening, Answer),
+    Replayed(Replay),
+}
+
 pub enum Answer {
     /// Stored whole already (extractive, or a model answer asked for whole).
     Stored(Reply),
@@ -77,26 +87,20 @@ pub enum TurnEvent {
     },
 }
 
-/// Answers `question` for `user`; `stream` asks for the model's answer as it is written.
+/// Answers `question` for `user`; `stream` asks for the model's answer as it is written. With
+/// `idem`, a retry of a key gets the first response, and the model is not asked again.
 #[tracing::instrument(name = "Answering a question", skip_all)]
 pub async fn answer(
     ctx: &ApiContext,
     user: &AuthUser,
     question: Question,
     stream: bool,
-) -> Result<(Opening, Answer), ApiError> {
+    idem: Option<Idempotency>,
+) -> Result<Answered, ApiError> {
     ctx.rag
         .limiter
         .check(&user.id)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    let title = || Title::from_query(question.query.as_ref(), ctx.limits.max_title_chars);
-    let conversation = match &question.session {
-        Some(SessionRef::Conversation(id)) => *id,
-        Some(SessionRef::ClientKey(key)) => {
-            conversation_for_key(ctx, user, key, &title()).await?.id
-        }
-        None => start_conversation(ctx, user, &title()).await?.id,
-    };
     let query = question.query.as_ref();
     let hints = Hints {
         highlighted_text: question.highlighted_text.as_deref(),
@@ -105,21 +109,13 @@ pub async fn answer(
     // The question is stored before the model is called: it survives any failure below.
     // Retrieval needs nothing from that write, so both go at once.
     let (stored, retrieved) = tokio::join!(
-        store::messages::append(
-            &ctx.db,
-            &user.id,
-            conversation,
-            NewMessage {
-                role: Role::User,
-                content: question.query.clone(),
-                sources: Sources::empty(),
-                agent_type: Some(question.agent.as_str().to_owned()),
-                status: MessageStatus::Complete,
-            },
-        ),
+        store_question(ctx, user, &question, idem.as_ref()),
         ctx.rag.retriever.retrieve(query, hints)
     );
-    let stored_question = stored?.ok_or(ApiError::NotFound("conversation"))?;
+    let (conversation, question_id) = match stored? {
+        Stored::Question { conversation, id } => (conversation, id),
+        Stored::Replay(replay) => return Ok(Answered::Replayed(replay)),
+    };
     let passages = retrieved?;
     let summary_text = summary_text(ctx, &question).await?;
     let agent = question.agent.resolve(query, summary_text.is_some());
@@ -127,7 +123,8 @@ pub async fn answer(
         ctx: ctx.clone(),
         owner: user.id.clone(),
         conversation,
-        question: stored_question.id,
+        question: question_id,
+        idem: idem.map(|i| i.key),
         sources: passages.iter().map(|p| p.source.clone()).collect(),
         agent_used: if ctx.rag.llm.is_some() {
             agent.as_str().to_owned()
@@ -143,7 +140,7 @@ pub async fn answer(
             _ => extractive::answer(query, &passages),
         };
         let reply = turn.store_complete(&text).await?;
-        return Ok((opening, Answer::Stored(reply)));
+        return Ok(Answered::New(opening, Answer::Stored(reply)));
     };
 
     let history = turn.history().await?;
@@ -153,7 +150,10 @@ pub async fn answer(
     };
     if stream {
         return match llm.stream(&messages).await {
-            Ok(deltas) => Ok((opening, Answer::Streaming(relay(turn, deltas)))),
+            Ok(deltas) => Ok(Answered::New(
+                opening,
+                Answer::Streaming(relay(turn, deltas)),
+            )),
             Err(e) => Err(turn.fail(e, "").await.0),
         };
     }
@@ -175,7 +175,142 @@ pub async fn answer(
     })
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("answer task failed: {e}")))??;
-    Ok((opening, Answer::Stored(reply)))
+    Ok(Answered::New(opening, Answer::Stored(reply)))
+}
+
+/// Where the question of a turn is, once stored; or the first response to a retried key.
+enum Stored {
+    Question {
+        conversation: ConversationId,
+        id: Uuid,
+    },
+    Replay(Replay),
+}
+
+/// What the claim of a key found.
+enum Claimed {
+    Question {
+        conversation: ConversationId,
+        id: Uuid,
+    },
+    Refused(Appended),
+    Held(Option<KeyRecord>),
+}
+
+/// Stores the question, in its conversation (created for a new client key, or for none). The
+/// question reserves a slot for its answer under the conversation's message cap, so a full
+/// conversation is refused here, before the model is asked.
+async fn store_question(
+    ctx: &ApiContext,
+    user: &AuthUser,
+    question: &Question,
+    idem: Option<&Idempotency>,
+) -> Result<Stored, ApiError> {
+    let max = ctx.limits.max_messages_per_conversation;
+    let slots = Slots { take: 2, max };
+    let title = || Title::from_query(question.query.as_ref(), ctx.limits.max_title_chars);
+    let Some(idem) = idem else {
+        let conversation = match &question.session {
+            Some(SessionRef::Conversation(id)) => *id,
+            Some(SessionRef::ClientKey(key)) => {
+                conversation_for_key(ctx, user, key, &title()).await?.id
+            }
+            None => start_conversation(ctx, user, &title()).await?.id,
+        };
+        let mut conn = ctx.db.acquire().await?;
+        let appended = store::messages::append(
+            &mut conn,
+            &user.id,
+            conversation,
+            question_message(question),
+            slots,
+        )
+        .await?;
+        let id = stored(appended, max)?.id;
+        return Ok(Stored::Question { conversation, id });
+    };
+    // The key's record, the conversation (when this creates one) and the question are written
+    // in one transaction: a retry finds all of them or none.
+    let claimed = with_user_row(ctx, user, || async {
+        let mut tx = ctx.db.begin().await?;
+        let limits = &ctx.limits;
+        if !store::idempotency::claim(
+            &mut tx,
+            &user.id,
+            &idem.key,
+            &idem.fingerprint,
+            limits.idempotency_ttl,
+        )
+        .await?
+        {
+            let record = store::idempotency::find(
+                &mut tx,
+                &user.id,
+                &idem.key,
+                limits.idempotency_in_flight,
+            )
+            .await?;
+            return Ok(Claimed::Held(record));
+        }
+        let conversation = match &question.session {
+            Some(SessionRef::Conversation(id)) => *id,
+            Some(SessionRef::ClientKey(key)) => {
+                store::conversations::for_client_key(&mut tx, &user.id, key, &title())
+                    .await?
+                    .id
+            }
+            None => {
+                store::conversations::create(&mut *tx, &user.id, &title())
+                    .await?
+                    .id
+            }
+        };
+        let appended = store::messages::append(
+            &mut tx,
+            &user.id,
+            conversation,
+            question_message(question),
+            slots,
+        )
+        .await?;
+        let Appended::Stored(row) = appended else {
+            return Ok(Claimed::Refused(appended));
+        };
+        store::idempotency::note_progress(&mut tx, &user.id, &idem.key, conversation, row.id)
+            .await?;
+        tx.commit().await?;
+        Ok(Claimed::Question {
+            conversation,
+            id: row.id,
+        })
+    })
+    .await?;
+    match claimed {
+        Claimed::Question { conversation, id } => Ok(Stored::Question { conversation, id }),
+        Claimed::Refused(appended) => Err(stored(appended, max)
+            .err()
+            .unwrap_or(ApiError::NotFound("conversation"))),
+        Claimed::Held(record) => Ok(match held(ctx, user, idem, record).await? {
+            Held::Replay(replay) => Stored::Replay(replay),
+            Held::Resume {
+                conversation,
+                question,
+            } => Stored::Question {
+                conversation,
+                id: question,
+            },
+        }),
+    }
+}
+
+fn question_message(question: &Question) -> NewMessage {
+    NewMessage {
+        role: Role::User,
+        content: question.query.clone(),
+        sources: Sources::empty(),
+        agent_type: Some(question.agent.as_str().to_owned()),
+        status: MessageStatus::Complete,
+    }
 }
 
 /// What the summarizer summarises: the highlighted text, else the current page, else nothing.
@@ -220,7 +355,7 @@ fn relay(turn: Arc<Turn>, mut deltas: DeltaStream) -> mpsc::Receiver<TurnEvent> 
                     } else {
                         text
                     };
-                    if let Err(e) = turn.store(&partial, MessageStatus::Incomplete).await {
+                    if let Err(e) = turn.store(&partial, MessageStatus::Incomplete, None).await {
                         tracing::error!(error = %e, "cannot store the incomplete answer");
                     }
                     return;
@@ -266,6 +401,8 @@ struct Turn {
     owner: UserId,
     conversation: ConversationId,
     question: Uuid,
+    /// The request's `Idempotency-Key`: the answer's transaction records the response for it.
+    idem: Option<IdempotencyKey>,
     sources: Vec<Source>,
     agent_used: String,
 }
@@ -292,11 +429,14 @@ impl Turn {
             .collect())
     }
 
-    /// Stores the assistant's message; `None` when the conversation was deleted meanwhile.
+    /// Stores the assistant's message; `None` when the conversation was deleted meanwhile. It
+    /// fills the slot its question reserved under the message cap. With a key, the response
+    /// (the reply, or `failure`'s problem) is recorded in the same transaction.
     async fn store(
         &self,
         text: &str,
         status: MessageStatus,
+        failure: Option<&ApiError>,
     ) -> Result<Option<MessageRow>, sqlx::Error> {
         let max = self.ctx.limits.max_message_chars;
         // A model may write more than a message may hold; the stored answer is cut, not lost.
@@ -312,27 +452,70 @@ impl Turn {
             .ok()
             .and_then(|v| Sources::parse(Some(v)).ok())
             .unwrap_or_else(Sources::empty);
-        let row = store::messages::append(
-            &self.ctx.db,
-            &self.owner,
-            self.conversation,
-            NewMessage {
-                role: Role::Assistant,
-                content,
-                sources,
-                agent_type: Some(self.agent_used.clone()),
-                status,
-            },
-        )
-        .await?;
+        let message = NewMessage {
+            role: Role::Assistant,
+            content,
+            sources,
+            agent_type: Some(self.agent_used.clone()),
+            status,
+        };
+        let slots = Slots {
+            take: 0,
+            max: self.ctx.limits.max_messages_per_conversation,
+        };
+        let appended = match &self.idem {
+            None => {
+                let mut conn = self.ctx.db.acquire().await?;
+                store::messages::append(&mut conn, &self.owner, self.conversation, message, slots)
+                    .await?
+            }
+            Some(key) => {
+                let mut tx = self.ctx.db.begin().await?;
+                let appended = store::messages::append(
+                    &mut tx,
+                    &self.owner,
+                    self.conversation,
+                    message,
+                    slots,
+                )
+                .await?;
+                if let Appended::Stored(row) = &appended {
+                    let (code, body) = match failure {
+                        Some(e) => {
+                            let (code, body) = e.problem_body();
+                            (code.as_u16(), body)
+                        }
+                        None => (
+                            200,
+                            serde_json::to_string(&self.reply(row))
+                                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+                        ),
+                    };
+                    store::idempotency::complete(
+                        &mut tx,
+                        &self.owner,
+                        key,
+                        self.conversation,
+                        code,
+                        &body,
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                appended
+            }
+        };
         self.ctx.metrics.answer(&self.agent_used, status.as_str());
-        Ok(row)
+        Ok(match appended {
+            Appended::Stored(row) => Some(row),
+            Appended::NotFound | Appended::Full => None,
+        })
     }
 
     /// Stores a whole answer and makes the reply of it.
     async fn store_complete(&self, text: &str) -> Result<Reply, ApiError> {
         let row = self
-            .store(text, MessageStatus::Complete)
+            .store(text, MessageStatus::Complete, None)
             .await?
             .ok_or(ApiError::NotFound("conversation"))?;
         Ok(self.reply(&row))
@@ -352,17 +535,20 @@ impl Turn {
         } else {
             format!("{partial}\n\n{note}")
         };
-        let stored = match self.store(&text, MessageStatus::Failed).await {
+        let problem = if error.is_timeout() {
+            ApiError::ModelTimeout
+        } else {
+            ApiError::ModelFailed(error.to_string())
+        };
+        let stored = match self
+            .store(&text, MessageStatus::Failed, Some(&problem))
+            .await
+        {
             Ok(row) => row.map(|r| r.id),
             Err(e) => {
                 tracing::error!(error = %e, "cannot store the failed answer");
                 None
             }
-        };
-        let problem = if error.is_timeout() {
-            ApiError::ModelTimeout
-        } else {
-            ApiError::ModelFailed(error.to_string())
         };
         (problem, stored)
     }

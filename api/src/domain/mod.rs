@@ -2,6 +2,7 @@
 
 mod conversation_id;
 mod cursor;
+mod idempotency_key;
 mod message_content;
 mod message_status;
 mod page_size;
@@ -14,6 +15,7 @@ mod user_id;
 
 pub use conversation_id::ConversationId;
 pub use cursor::Cursor;
+pub use idempotency_key::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_CHARS};
 pub use message_content::MessageContent;
 pub use message_status::MessageStatus;
 pub use page_size::PageSize;

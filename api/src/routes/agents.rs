@@ -5,25 +5,26 @@ use std::convert::Infallible;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use warp::Filter;
 use warp::reply::Response;
 use warp::sse::Event;
 
-use super::table::{Operation, at};
-use super::{body, respond};
+use super::table::{self, Operation, at};
+use super::{body, idempotency, respond};
 use crate::auth::{AuthUser, with_auth};
-use crate::chat::{self, Answer, Opening, Question, Reply, TurnEvent};
+use crate::chat::{self, Answer, Answered, Idempotency, Opening, Question, Replay, TurnEvent};
 use crate::context::ApiContext;
-use crate::domain::{MessageContent, SessionRef};
+use crate::domain::{IdempotencyKey, MessageContent, SessionRef};
 use crate::error::ApiError;
 use crate::rag::AgentType;
 
 /// Longest `current_page` accepted (a URL or a path).
 const MAX_PAGE_CHARS: usize = 2_048;
 
-#[derive(Debug, Deserialize)]
+/// Serialized (canonically) for the fingerprint of an idempotent run.
+#[derive(Debug, Deserialize, Serialize)]
 struct RunRequest {
     query: String,
     #[serde(default)]
@@ -87,9 +88,12 @@ pub fn routes(
     at(Operation::RunAgent)
         .and(auth)
         .and(warp::header::optional::<String>("accept"))
+        .and(idempotency::key())
         .and(body::json::<RunRequest>(limits))
         .and(with_ctx)
-        .then(|user, accept, body, ctx| async move { respond(run(user, accept, body, ctx).await) })
+        .then(|user, accept, key, body, ctx| async move {
+            respond(run(user, accept, key, body, ctx).await)
+        })
 }
 
 fn wants_stream(accept: Option<&str>) -> bool {
@@ -103,17 +107,50 @@ fn wants_stream(accept: Option<&str>) -> bool {
 async fn run(
     user: AuthUser,
     accept: Option<String>,
+    key: Option<IdempotencyKey>,
     body: RunRequest,
     ctx: ApiContext,
 ) -> Result<Response, ApiError> {
+    // The body as sent, before parsing trims it: a retry must send the same one.
+    let idem = key.map(|key| {
+        Idempotency::new(
+            key,
+            "POST",
+            table::template(Operation::RunAgent),
+            None,
+            &body,
+        )
+    });
     let question = body.parse(&ctx)?;
     let stream = wants_stream(accept.as_deref());
-    let (opening, answer) = chat::answer(&ctx, &user, question, stream).await?;
+    let (opening, answer) = match chat::answer(&ctx, &user, question, stream, idem).await? {
+        Answered::New(opening, answer) => (opening, answer),
+        Answered::Replayed(replay) => return Ok(replayed(replay, stream)),
+    };
     Ok(match answer {
-        Answer::Stored(reply) if stream => sse_whole(&opening, reply),
+        Answer::Stored(reply) if stream => sse_whole(&opening, &reply.message, &reply),
         Answer::Stored(reply) => warp::Reply::into_response(warp::reply::json(&reply)),
         Answer::Streaming(events) => sse_live(&opening, events),
     })
+}
+
+/// The first answer to a key, again: as JSON, or (a stored answer asked for as a stream) as the
+/// events a stream of it would send. A stored failure is its problem document either way.
+fn replayed(replay: Replay, stream: bool) -> Response {
+    let reply = (replay.status == 200 && stream)
+        .then(|| serde_json::from_str::<Value>(&replay.body).ok())
+        .flatten();
+    let Some(reply) = reply else {
+        return idempotency::replayed(replay);
+    };
+    let opening = json!({
+        "session_id": reply["session_id"],
+        "user_message_id": replay.question_id,
+        "agent_used": reply["agent_used"],
+        "sources": reply["sources"],
+    });
+    let message = reply["message"].as_str().unwrap_or_default().to_owned();
+    idempotency::mark(sse_whole(&opening, &message, &reply))
 }
 
 fn event(name: &str, data: &impl Serialize) -> Event {
@@ -148,13 +185,14 @@ fn sse_reply(events: impl futures::Stream<Item = Event> + Send + Sync + 'static)
     warp::Reply::into_response(warp::sse::reply(warp::sse::keep_alive().stream(stream)))
 }
 
-/// An answer already stored (extractive) sent as events: the same shape as a live stream.
-fn sse_whole(opening: &Opening, reply: Reply) -> Response {
+/// An answer already stored (extractive, or replayed) sent as events: the same shape as a live
+/// stream.
+fn sse_whole(opening: &impl Serialize, message: &str, reply: &impl Serialize) -> Response {
     let mut events = vec![event("sources", opening)];
-    for piece in reply.message.split_inclusive("\n\n") {
+    for piece in message.split_inclusive("\n\n") {
         events.push(event("delta", &json!({ "text": piece })));
     }
-    events.push(event("done", &reply));
+    events.push(event("done", reply));
     sse_reply(futures::stream::iter(events))
 }
 

@@ -1,23 +1,25 @@
 //! `/conversations/{id}/messages`: a page of messages (oldest first within the page, older
 //! pages through `before`), and append.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::query::{Query, params};
-use super::table::{Operation, at_id};
-use super::{body, conversation_id, page, respond};
+use super::table::{self, Operation, at_id};
+use super::{body, conversation_id, idempotency, page, respond};
 use crate::auth::{AuthUser, with_auth};
+use crate::chat::{self, Idempotency, Once};
 use crate::context::ApiContext;
-use crate::domain::{MessageContent, MessageStatus, Role, Sources};
+use crate::domain::{IdempotencyKey, MessageContent, MessageStatus, Role, Sources};
 use crate::error::ApiError;
 use crate::store;
-use crate::store::messages::NewMessage;
+use crate::store::messages::{NewMessage, Slots};
 
-#[derive(Debug, Deserialize)]
+/// Serialized (canonically) for the fingerprint of an idempotent append.
+#[derive(Debug, Deserialize, Serialize)]
 struct AppendMessage {
     role: String,
     content: String,
@@ -43,11 +45,15 @@ pub fn routes(
         .and(params())
         .and(with_ctx.clone())
         .then(|id, user, q, ctx| async move { respond(list(id, user, q, ctx).await) });
-    let append = at_id(Operation::AppendMessage)
-        .and(auth)
-        .and(body::json::<AppendMessage>(limits))
-        .and(with_ctx)
-        .then(|id, user, body, ctx| async move { respond(append(id, user, body, ctx).await) });
+    let append =
+        at_id(Operation::AppendMessage)
+            .and(auth)
+            .and(idempotency::key())
+            .and(body::json::<AppendMessage>(limits))
+            .and(with_ctx)
+            .then(|id, user, key, body, ctx| async move {
+                respond(append(id, user, key, body, ctx).await)
+            });
     list.or(append).unify()
 }
 
@@ -75,10 +81,15 @@ async fn list(id: String, user: AuthUser, q: Query, ctx: ApiContext) -> Result<R
 async fn append(
     id: String,
     user: AuthUser,
+    key: Option<IdempotencyKey>,
     body: AppendMessage,
     ctx: ApiContext,
 ) -> Result<Response, ApiError> {
     let id = conversation_id(&id)?;
+    let idem = key.map(|key| {
+        let route = table::template(Operation::AppendMessage);
+        Idempotency::new(key, "POST", route, Some(id), &body)
+    });
     let message = NewMessage {
         role: Role::parse(&body.role).map_err(|e| ApiError::invalid("role", e))?,
         content: MessageContent::parse(body.content, ctx.limits.max_message_chars)
@@ -97,9 +108,19 @@ async fn append(
         },
         status: MessageStatus::Complete,
     };
-    let row = store::messages::append(&ctx.db, &user.id, id, message)
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
+    if let Some(idem) = idem {
+        return Ok(
+            match chat::append_once(&ctx, &user, id, message, &idem).await? {
+                Once::Fresh(body) => idempotency::json(StatusCode::CREATED.as_u16(), body),
+                Once::Replayed(replay) => idempotency::replayed(replay),
+            },
+        );
+    }
+    let max = ctx.limits.max_messages_per_conversation;
+    let mut conn = ctx.db.acquire().await?;
+    let appended =
+        store::messages::append(&mut conn, &user.id, id, message, Slots::one(max)).await?;
+    let row = chat::stored(appended, max)?;
     Ok(warp::Reply::into_response(warp::reply::with_status(
         warp::reply::json(&row),
         StatusCode::CREATED,

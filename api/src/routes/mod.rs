@@ -5,6 +5,7 @@ mod agents;
 mod body;
 mod conversations;
 mod health;
+mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
@@ -71,8 +72,15 @@ pub fn routes(
             "accept",
             "x-user-id",
             "x-request-id",
+            idempotency::REQUEST_HEADER,
         ])
-        .expose_headers(["link", "location", "retry-after", "x-request-id"])
+        .expose_headers([
+            "link",
+            "location",
+            "retry-after",
+            "x-request-id",
+            idempotency::REPLAYED_HEADER,
+        ])
         .max_age(600);
     Ok(api
         .with(cors)

@@ -140,6 +140,15 @@ fn operation(op: Operation) -> Value {
         json!({"type": "integer", "minimum": 1}),
         false,
     );
+    let idempotency_key = param(
+        "Idempotency-Key",
+        "header",
+        "Makes a retry safe: the first request with a key is done once, and a retry with the same key and the same request (method, path and body, after JSON parsing) gets the first response again, status and body, with `Idempotent-Replayed: true`, without writing anything. The same key with another request is a 422. Keys are per user and remembered for IDEMPOTENCY_KEY_TTL_SECS (24 h by default). The value is 1 to 255 characters of A-Z a-z 0-9 - _ . ~ + / = :, bare or as a quoted string (draft-ietf-httpapi-idempotency-key-header); a UUID is a good key.",
+        json!({"type": "string", "minLength": 1, "maxLength": 257,
+               "pattern": "^([A-Za-z0-9._~+/=:-]{1,255}|\"[A-Za-z0-9._~+/=:-]{1,255}\")$"}),
+        false,
+    );
+    let replayed = json!({"Idempotent-Replayed": {"description": "`true` when this is the stored first response to the request's Idempotency-Key", "schema": {"type": "string", "enum": ["true"]}}});
     let next_link = json!({"Link": {"description": "RFC 8288 link to the next page (rel=\"next\")", "schema": {"type": "string"}}});
     let bad = [("400", "Malformed id, cursor or limit")];
     match op {
@@ -186,21 +195,31 @@ fn operation(op: Operation) -> Value {
             "responses": responses(&[("200", json!({"description": "A page", "headers": next_link, "content": {"application/json": {"schema": array_of("Message")}}}))], &[("400", "Malformed id, cursor or limit"), ("404", "No such conversation of the caller's")])})
         }
         Operation::AppendMessage => json!({"summary": "Append a message",
+            "description": "A concurrent retry with the same Idempotency-Key waits for the first request to finish, then gets its response.",
+            "parameters": [idempotency_key],
             "requestBody": json_body(json!({"type": "object", "required": ["role", "content"], "properties": {
                 "role": {"type": "string", "enum": ["user", "assistant"]}, "content": {"type": "string"},
                 "sources": {"type": "array", "items": {"type": "object"}}, "agent_type": {"type": "string"}}})),
-            "responses": responses(&[("201", ok("Appended", reference("Message")))], &[("400", "Malformed id or not JSON"), ("404", "No such conversation of the caller's"), ("413", "Body too large"), ("422", "Invalid role, content or sources")])}),
+            "responses": responses(&[("201", json!({"description": "Appended", "headers": replayed, "content": {"application/json": {"schema": reference("Message")}}}))],
+                &[("400", "Malformed id, Idempotency-Key or not JSON"), ("404", "No such conversation of the caller's"),
+                  ("409", "The conversation holds MAX_MESSAGES_PER_CONVERSATION messages (type conversation-full); nothing is written"),
+                  ("413", "Body too large"),
+                  ("422", "Invalid role, content or sources; or the Idempotency-Key was used with another request (type idempotency-key-reused)")])}),
         Operation::RunAgent => {
             json!({"summary": "Answer a question from the documentation corpus; both sides of the exchange are stored in the conversation",
             "description": "Without session_id a conversation is created and titled from the query. With `Accept: text/event-stream` the answer streams as server-sent events: `sources` ({session_id, user_message_id, agent_used, sources}), `delta` ({text}) repeated, then `done` (the RunResponse) or `error` ({status, detail, message_id}). A reader who disconnects leaves the answer stored as far as it got, with status `incomplete`.",
+            "parameters": [idempotency_key],
             "requestBody": json_body(reference("RunRequest")),
-            "responses": responses(&[("200", json!({"description": "The stored answer (JSON), or an event stream",
+            "responses": responses(&[("200", json!({"description": "The stored answer (JSON), or an event stream. A replay (Idempotency-Key) is the stored answer, never a new call to the model: as JSON, or as the events of a stream of it when the retry asks for `text/event-stream`",
+                "headers": replayed,
                 "content": {"application/json": {"schema": reference("RunResponse")}, "text/event-stream": {"schema": {"type": "string"}}}}))],
-                &[("400", "Not JSON"), ("404", "session_id is not a conversation of the caller's"), ("413", "Body too large"),
-                  ("422", "Invalid query, session_id, agent_type, current_page or highlighted_text"),
+                &[("400", "Not JSON, or a malformed Idempotency-Key"), ("404", "session_id is not a conversation of the caller's"),
+                  ("409", "The conversation has no room for the question and its answer under MAX_MESSAGES_PER_CONVERSATION (type conversation-full; the model is not asked and nothing is written); or the first request with this Idempotency-Key is still being answered (type idempotency-key-in-flight, with Retry-After)"),
+                  ("413", "Body too large"),
+                  ("422", "Invalid query, session_id, agent_type, current_page or highlighted_text; or the Idempotency-Key was used with another request (type idempotency-key-reused)"),
                   ("429", "Per-user rate limit; see Retry-After"),
-                  ("502", "The language model failed; the question and a failed answer are stored"),
-                  ("504", "The language model timed out; the question and a failed answer are stored")])})
+                  ("502", "The language model failed; the question and a failed answer are stored (a retry with the same Idempotency-Key gets this response again)"),
+                  ("504", "The language model timed out; the question and a failed answer are stored (a retry with the same Idempotency-Key gets this response again)")])})
         }
         Operation::Search => json!({"summary": "Full-text search over the caller's messages",
             "parameters": [param("q", "query", "Search text (web-search syntax)", json!({"type": "string"}), true), limit],
@@ -279,6 +298,33 @@ mod tests {
         for route in &ROUTES {
             let op = &doc["paths"][route.path][route.verb.openapi_key()];
             assert!(op["summary"].is_string(), "{} has no summary", route.path);
+        }
+    }
+
+    #[test]
+    fn both_appending_operations_take_an_idempotency_key() {
+        let doc = document();
+        for (path, success) in [
+            ("/conversations/{id}/messages", "201"),
+            ("/agents/run", "200"),
+        ] {
+            let op = &doc["paths"][path]["post"];
+            let params = op["parameters"].as_array().expect("parameters");
+            let key = params
+                .iter()
+                .find(|p| p["name"] == "Idempotency-Key")
+                .expect("Idempotency-Key");
+            assert_eq!(key["in"], "header");
+            assert_eq!(key["required"], false);
+            assert_eq!(
+                key["schema"]["pattern"],
+                "^([A-Za-z0-9._~+/=:-]{1,255}|\"[A-Za-z0-9._~+/=:-]{1,255}\")$",
+                "the characters IdempotencyKey::parse accepts"
+            );
+            assert!(op["responses"][success]["headers"]["Idempotent-Replayed"].is_object());
+            for code in ["400", "409", "422"] {
+                assert!(op["responses"][code].is_object(), "{path} {code}");
+            }
         }
     }
 }

@@ -136,6 +136,11 @@ fn entry(operation: Operation) -> &'static Route {
         .unwrap_or_else(|| unreachable!("every operation is in ROUTES (tested)"))
 }
 
+/// The path template of `operation` (what an idempotency fingerprint names the route by).
+pub fn template(operation: Operation) -> &'static str {
+    entry(operation).path
+}
+
 /// Path and method of `operation`, whose path has no parameter.
 pub fn at(operation: Operation) -> BoxedFilter<()> {
     let route = entry(operation);

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::domain::{ConversationId, Cursor, PageSize, Title, UserId};
 
@@ -23,11 +23,14 @@ impl ConversationRow {
 
 pub const USER_FK: &str = "conversations_user_id_fkey";
 
-pub async fn create(
-    db: &PgPool,
+pub async fn create<'e, E>(
+    db: E,
     owner: &UserId,
     title: &Title,
-) -> Result<ConversationRow, sqlx::Error> {
+) -> Result<ConversationRow, sqlx::Error>
+where
+    E: sqlx::PgExecutor<'e>,
+{
     sqlx::query_as!(
         ConversationRow,
         r#"INSERT INTO conversations (id, user_id, title) VALUES ($1, $2, $3)
@@ -44,7 +47,7 @@ pub async fn create(
 /// when the key is new. Two first uses at once create one conversation: the loser of the
 /// insert finds the winner's row.
 pub async fn for_client_key(
-    db: &PgPool,
+    db: &mut PgConnection,
     owner: &UserId,
     key: &str,
     title: &Title,
@@ -59,7 +62,7 @@ pub async fn for_client_key(
         title.as_ref(),
         key,
     )
-    .fetch_optional(db)
+    .fetch_optional(&mut *db)
     .await?;
     if let Some(row) = created {
         return Ok(row);
@@ -71,7 +74,7 @@ pub async fn for_client_key(
         owner.as_ref(),
         key,
     )
-    .fetch_one(db)
+    .fetch_one(&mut *db)
     .await
 }
 

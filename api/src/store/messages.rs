@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -95,22 +95,49 @@ pub async fn page(
     ))
 }
 
-/// Appends a message and touches the conversation in one statement; `None` when the
-/// conversation is not the owner's (nothing is written then).
-pub async fn append<'e, E>(
-    db: E,
+/// What an append did.
+#[derive(Debug)]
+pub enum Appended {
+    Stored(MessageRow),
+    /// The conversation is not the owner's (nothing is written).
+    NotFound,
+    /// The conversation has no room under the cap (nothing is written).
+    Full,
+}
+
+/// How an append counts against the conversation's message cap (`conversations.message_count`).
+#[derive(Debug, Clone, Copy)]
+pub struct Slots {
+    /// Added to the count: 1 for a message, 2 for an `/agents/run` question (it reserves its
+    /// answer's slot), 0 for that answer (it fills the slot reserved for it).
+    pub take: i32,
+    /// The cap; checked only when `take` is above 0.
+    pub max: i32,
+}
+
+impl Slots {
+    pub fn one(max: i32) -> Self {
+        Self { take: 1, max }
+    }
+}
+
+/// Appends a message and touches the conversation in one statement. The `UPDATE` locks the
+/// conversation's row and re-checks the count under the lock, so concurrent appends never take
+/// it past the cap. When nothing was written, a second statement tells a full conversation
+/// from one that is not the owner's.
+pub async fn append(
+    conn: &mut PgConnection,
     owner: &UserId,
     conversation: ConversationId,
     message: NewMessage,
-) -> Result<Option<MessageRow>, sqlx::Error>
-where
-    E: sqlx::PgExecutor<'e>,
-{
-    sqlx::query_as!(
+    slots: Slots,
+) -> Result<Appended, sqlx::Error> {
+    let row = sqlx::query_as!(
         MessageRow,
         r#"WITH c AS (
-            UPDATE conversations SET updated_at = now()
-             WHERE id = $1 AND user_id = $2
+            UPDATE conversations
+               SET updated_at = now(), message_count = message_count + $9
+             WHERE id = $1 AND user_id = $2 AND ($9 = 0 OR message_count + $9 <= $10)
             RETURNING id)
          INSERT INTO messages (id, conversation_id, role, content, sources, agent_type, status)
          SELECT $3, c.id, $4, $5, $6, $7, $8 FROM c
@@ -125,9 +152,26 @@ where
         message.sources.into_value(),
         message.agent_type,
         message.status.as_str(),
+        slots.take,
+        slots.max,
     )
-    .fetch_optional(db)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = row {
+        return Ok(Appended::Stored(row));
+    }
+    let exists = sqlx::query_scalar!(
+        r#"SELECT true AS "exists!" FROM conversations WHERE id = $1 AND user_id = $2"#,
+        conversation.as_uuid(),
+        owner.as_ref(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(if exists.is_some() {
+        Appended::Full
+    } else {
+        Appended::NotFound
+    })
 }
 
 /// The owner's last `limit` complete messages of a conversation other than `except` (the

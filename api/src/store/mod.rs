@@ -7,6 +7,7 @@
 
 pub mod conversations;
 pub mod corpus;
+pub mod idempotency;
 pub mod messages;
 pub mod search;
 pub mod users;

@@ -10,6 +10,7 @@ mod conversations;
 mod headers;
 mod health;
 mod hostile_tokens;
+mod idempotency;
 mod ingest;
 mod isolation;
 mod messages;

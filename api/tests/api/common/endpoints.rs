@@ -147,6 +147,44 @@ impl TestApp {
         .await
     }
 
+    /// Appends with an `Idempotency-Key`.
+    pub async fn append_message_once(
+        &self,
+        token: &str,
+        id: &str,
+        key: &str,
+        body: Value,
+    ) -> Reply {
+        self.request(
+            Method::POST,
+            &format!("/conversations/{id}/messages"),
+            Auth::Bearer(token),
+            Some(body),
+            &[("idempotency-key", key)],
+        )
+        .await
+    }
+
+    /// `/agents/run` with an `Idempotency-Key` (and any other headers, such as `accept`).
+    pub async fn post_agents_run_once(
+        &self,
+        token: &str,
+        key: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut all = vec![("idempotency-key", key)];
+        all.extend_from_slice(headers);
+        self.request(
+            Method::POST,
+            "/agents/run",
+            Auth::Bearer(token),
+            Some(body),
+            &all,
+        )
+        .await
+    }
+
     pub async fn search(&self, token: &str, q: &str) -> Reply {
         let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
         self.get(&format!("/search?q={q}"), token).await
