@@ -7,7 +7,8 @@ use chatplane_crds::ChatDeployment;
 use chatplane_operator::{
     render,
     resources::{
-        Desired, GeneratedValues, INIT_SCRIPT, Images, Inputs, Object, PROVISION_SQL, desired,
+        DRAIN_SECONDS, Desired, GeneratedValues, INIT_SCRIPT, Images, Inputs, Object, PROVISION_SQL,
+        desired,
     },
 };
 use k8s_openapi::api::{
@@ -461,6 +462,27 @@ fn every_pod_runs_restricted_with_probes_and_resources() {
             let c = &pod(dep).containers[0];
             assert_eq!(probe(&c.readiness_probe), "/readyz");
             assert_eq!(probe(&c.liveness_probe), "/healthz");
+        }
+    }
+}
+
+#[test]
+fn the_serving_pods_drain_before_sigterm_within_their_grace_period() {
+    for name in EXAMPLES {
+        let d = build(&example(name));
+        for dep in [&d.auth, &d.api] {
+            let spec = pod(dep);
+            let c = &spec.containers[0];
+            let sleep = c
+                .lifecycle
+                .as_ref()
+                .and_then(|l| l.pre_stop.as_ref())
+                .and_then(|h| h.sleep.as_ref())
+                .map(|s| s.seconds);
+            assert_eq!(sleep, Some(DRAIN_SECONDS), "{name}/{}", c.name);
+            // The drain, then the servers' 25 s shutdown grace, fit in the pod's grace period.
+            let grace = spec.termination_grace_period_seconds.unwrap();
+            assert!(grace > DRAIN_SECONDS + 25, "{name}/{}: {grace}", c.name);
         }
     }
 }

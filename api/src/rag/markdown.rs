@@ -371,9 +371,18 @@ pub fn strip_inline(raw: &str) -> String {
 
 /// github-slugger, which Docusaurus uses for heading ids: lower case, drop everything but
 /// letters, digits, marks, `-`, `_` and spaces, then spaces become `-`; repeats get `-1`, `-2`.
-#[derive(Default)]
+/// The empty anchor belongs to the text before the first heading (the page itself), so a heading
+/// that slugs to nothing (`## !`) gets `-1` rather than a link to the top of the page.
 struct Anchors {
     seen: HashMap<String, usize>,
+}
+
+impl Default for Anchors {
+    fn default() -> Self {
+        Self {
+            seen: HashMap::from([(String::new(), 0)]),
+        }
+    }
 }
 
 impl Anchors {
@@ -511,6 +520,13 @@ mod tests {
             "See ROS 2 docs"
         );
         assert_eq!(strip_inline("snake_case name"), "snake_case name");
+    }
+
+    #[test]
+    fn a_heading_without_letters_does_not_take_the_pages_own_anchor() {
+        let page = parse("a.md", b"intro\n## !\nbang\n## ?\nquery\n").unwrap();
+        let anchors: Vec<_> = page.chunks.iter().map(|c| c.anchor.as_str()).collect();
+        assert_eq!(anchors, ["", "-1", "-2"]);
     }
 
     #[test]

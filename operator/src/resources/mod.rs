@@ -36,6 +36,7 @@ pub use self::{
     owned::{Kind, Object},
     postgres::{INIT_SCRIPT, PROVISION_SQL, data_claim_name_for},
     secrets::GeneratedValues,
+    workload::DRAIN_SECONDS,
 };
 use crate::{Error, Result};
 

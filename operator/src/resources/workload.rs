@@ -6,8 +6,9 @@ use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment},
         core::v1::{
-            Container, ContainerPort, EnvVar, PodSpec, PodTemplateSpec, ResourceRequirements,
-            Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+            Container, ContainerPort, EnvVar, Lifecycle, LifecycleHandler, PodSpec,
+            PodTemplateSpec, ResourceRequirements, Service, ServicePort, ServiceSpec, SleepAction,
+            Volume, VolumeMount,
         },
     },
     apimachinery::pkg::{apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
@@ -19,6 +20,16 @@ use super::{
     labels::{CONFIG_HASH_ANNOTATION, Component, labels, selector, selector_labels},
     pod::{container_security_context, http_probe, mount, pod_security_context, scratch_volume},
 };
+
+/// How long a terminating pod keeps serving before its process gets SIGTERM. The endpoint is
+/// removed when termination starts, but every kube-proxy (and any ingress controller) needs a
+/// moment to stop sending new connections; a process that stopped listening at once would refuse
+/// the ones still routed to it. kubelet runs the sleep itself, so it needs nothing in the image.
+pub const DRAIN_SECONDS: i64 = 5;
+
+/// What the process gets after SIGTERM to finish requests in flight (both servers' default
+/// shutdown grace is 25 s); the pod's grace period covers the drain and this.
+const SHUTDOWN_SECONDS: i64 = 25;
 
 /// What differs between the auth server and the API.
 pub struct Workload {
@@ -61,6 +72,15 @@ pub fn deployment(scope: &Scope, w: Workload) -> Deployment {
         // Liveness is lenient: a restart is for a wedged process, not a slow dependency.
         readiness_probe: Some(http_probe("/readyz", "http", 5, 3)),
         liveness_probe: Some(http_probe("/healthz", "http", 10, 6)),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: DRAIN_SECONDS,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         resources: Some(w.resources),
         security_context: Some(container_security_context()),
         volume_mounts: Some(mounts),
@@ -91,7 +111,7 @@ pub fn deployment(scope: &Scope, w: Workload) -> Deployment {
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
                     security_context: Some(pod_security_context(w.uid)),
-                    termination_grace_period_seconds: Some(30),
+                    termination_grace_period_seconds: Some(DRAIN_SECONDS + SHUTDOWN_SECONDS + 5),
                     init_containers: (!w.init_containers.is_empty()).then_some(w.init_containers),
                     containers: vec![container],
                     volumes: Some(volumes),
