@@ -7,8 +7,8 @@ use chatplane_crds::ChatDeployment;
 use chatplane_operator::{
     render,
     resources::{
-        DRAIN_SECONDS, Desired, GeneratedValues, INIT_SCRIPT, Images, Inputs, Object, PROVISION_SQL,
-        desired,
+        DRAIN_SECONDS, Desired, GeneratedValues, INIT_SCRIPT, Images, Inputs, Object,
+        PROVISION_SQL, desired,
     },
 };
 use k8s_openapi::api::{
