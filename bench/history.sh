@@ -85,7 +85,7 @@ set_layout() {
 
 start_api() {
   DATABASE_URL="$PGURL/$DB" AUTH_URL="$auth_url" AUTH_ISSUER="$issuer" AUTH_AUDIENCE="$issuer" \
-    LISTEN_ADDR="127.0.0.1:$PORT" LOG_DIR="$work/logs" DATABASE_MAX_CONNECTIONS=$((WORKERS + 2)) \
+    LISTEN_ADDR="127.0.0.1:$PORT" METRICS_ADDR=127.0.0.1:0 LOG_DIR="$work/logs" DATABASE_MAX_CONNECTIONS=$((WORKERS + 2)) \
     MAX_MESSAGES_PER_CONVERSATION=100000000 \
     "${PIN[@]}" "$BIN" serve &
   api_pid=$!

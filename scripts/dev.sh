@@ -8,7 +8,7 @@
 #               the web UI (web/, built here) at http://localhost:8080/
 #
 # Ctrl-C stops everything it started. Running it again reuses the cluster, the roles, the
-# databases and the secrets in .dev/ (created once). Overrides: DEV_DIR, AUTH_PORT, API_PORT,
+# databases and the secrets in .dev/ (created once). Overrides: DEV_DIR, AUTH_PORT, API_PORT, METRICS_PORT,
 # DEV_PG_PORT, DEV_DB_PREFIX, DEV_TRUSTED_ORIGINS, RAG_CORPUS_DIR, DOCS_BASE_URL, CHATPLANE_API_BIN
 # (skip the cargo build), WEB_DIR (a built web/dist: skip the web build).
 set -euo pipefail
@@ -19,6 +19,7 @@ source scripts/lib/stack.sh
 DEV_DIR=${DEV_DIR:-$ROOT/.dev}
 AUTH_PORT=${AUTH_PORT:-3000}
 API_PORT=${API_PORT:-8080}
+METRICS_PORT=${METRICS_PORT:-9090}
 DEV_PG_PORT=${DEV_PG_PORT:-55432}
 PREFIX=${DEV_DB_PREFIX:-chatplane}
 AUTH_ROLE=${PREFIX}_auth API_ROLE=${PREFIX}_api
@@ -38,7 +39,7 @@ for tool in node npm psql curl; do
   command -v "$tool" >/dev/null || stack_die "$tool is not installed"
 done
 [[ $PREFIX =~ ^[a-z_][a-z0-9_]*$ ]] || stack_die "DEV_DB_PREFIX must be a lower-case SQL identifier"
-for port in "$AUTH_PORT" "$API_PORT"; do
+for port in "$AUTH_PORT" "$API_PORT" "$METRICS_PORT"; do
   if stack_port_busy "$port"; then
     stack_die "port $port is already in use (is \`make dev\` already running?); nothing was started"
   fi
@@ -158,7 +159,7 @@ stack_wait_http "http://127.0.0.1:$AUTH_PORT/readyz" "$AUTH_PID" 60 ||
 stack_say "starting the chat API on $API_URL"
 env DATABASE_URL="$API_DATABASE_URL" AUTH_URL="http://127.0.0.1:$AUTH_PORT" AUTH_ISSUER="$AUTH_URL" \
   AUTH_AUDIENCE=chatplane-api CORS_ALLOWED_ORIGINS="$ORIGINS" LISTEN_ADDR="127.0.0.1:$API_PORT" \
-  RAG_CORPUS_DIR="$RAG_CORPUS_DIR" DOCS_BASE_URL="$DOCS_BASE_URL" \
+  METRICS_ADDR="127.0.0.1:$METRICS_PORT" RAG_CORPUS_DIR="$RAG_CORPUS_DIR" DOCS_BASE_URL="$DOCS_BASE_URL" \
   WEB_DIR="$WEB_DIR" WEB_AUTH_URL="$AUTH_URL" \
   "$API_BIN" serve >>"$DEV_DIR/logs/api.log" 2>&1 &
 API_PID=$!
@@ -170,7 +171,7 @@ cat <<EOF
   chatplane is up.
     web app      $API_URL/   (sign up and ask; the widget is $API_URL/widget.js)
     auth server  $AUTH_URL   (Better Auth: $AUTH_URL/api/auth/*, JWKS $AUTH_URL/api/auth/jwks)
-    chat API     $API_URL   (health $API_URL/healthz)
+    chat API     $API_URL   (health $API_URL/healthz, metrics http://127.0.0.1:$METRICS_PORT/metrics)
     PostgreSQL   $DB_HOST:$DB_PORT   databases $AUTH_DB, $API_DB
     corpus       $RAG_CORPUS_DIR   (citations link to ${DOCS_BASE_URL:-<site-relative>}/<slug>#<anchor>)
     logs         $DEV_DIR/logs/{auth,api,postgres}.log

@@ -204,7 +204,7 @@ stage_api() {
   cp -r "$IMAGES_ROOT/docs" "$root/usr/share/chatplane/docs"
   cp -r "$IMAGES_ROOT/web/dist" "$root/usr/share/chatplane/web"
   IMAGE_CONFIG=(--env "PATH=$IMAGES_PATH" --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
-    --env WEB_DIR=/usr/share/chatplane/web --user 10001:10001 --workingdir /tmp --port 8080/tcp
+    --env WEB_DIR=/usr/share/chatplane/web --user 10001:10001 --workingdir /tmp --port 8080/tcp --port 9090/tcp
     --entrypoint '["chatplane-api"]' --cmd '["serve"]')
 }
 

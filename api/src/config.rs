@@ -39,6 +39,9 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub listen_addr: SocketAddr,
+    /// Where `/metrics` is served: never on the API port, whose clients (and attackers) must not
+    /// learn why tokens are refused (issue 13, item 8).
+    pub metrics_addr: SocketAddr,
     /// Exact origins allowed by CORS (`scheme://host[:port]`).
     pub cors_allowed_origins: Vec<String>,
     pub shutdown_grace: Duration,
@@ -296,6 +299,17 @@ impl Settings {
             SocketAddr::from(([0, 0, 0, 0], 8080)),
             |_| true,
         );
+        let metrics_addr = r.parsed(
+            "METRICS_ADDR",
+            SocketAddr::from(([0, 0, 0, 0], 9090)),
+            |_| true,
+        );
+        if metrics_addr.port() != 0 && metrics_addr.port() == listen_addr.port() {
+            r.fail(
+                "METRICS_ADDR",
+                "must use another port than LISTEN_ADDR: metrics stay off the API port",
+            );
+        }
         let cors_allowed_origins = match r.get("CORS_ALLOWED_ORIGINS") {
             None => Vec::new(),
             Some(raw) => match parse_origins(&raw) {
@@ -416,6 +430,7 @@ impl Settings {
                     },
                     http: HttpSettings {
                         listen_addr,
+                        metrics_addr,
                         cors_allowed_origins,
                         shutdown_grace,
                         connections,
@@ -483,11 +498,24 @@ mod tests {
     fn a_complete_environment_parses_with_defaults() {
         let s = settings(VALID).expect("valid settings");
         assert_eq!(s.http.listen_addr.port(), 8080);
+        assert_eq!(s.http.metrics_addr.port(), 9090);
         assert_eq!(s.auth.leeway, Duration::from_secs(5));
         assert_eq!(
             s.auth.jwks_url().as_str(),
             "http://127.0.0.1:3000/api/auth/jwks"
         );
+    }
+
+    #[test]
+    fn metrics_may_not_share_the_api_port() {
+        let mut vars = VALID.to_vec();
+        vars.push(("LISTEN_ADDR", "0.0.0.0:8080"));
+        vars.push(("METRICS_ADDR", "127.0.0.1:8080"));
+        let err = settings(&vars).expect_err("same port refused");
+        assert!(err.to_string().contains("METRICS_ADDR"), "{err}");
+        vars.pop();
+        vars.push(("METRICS_ADDR", "127.0.0.1:0"));
+        settings(&vars).expect("a free port is another port");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     routes: BoxedFilter<(Response,)>,
+    metrics_listener: TcpListener,
+    metrics_addr: SocketAddr,
     context: ApiContext,
     jwks_refresh: Duration,
     shutdown_grace: Duration,
@@ -74,10 +76,21 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.listen_addr))?;
         let addr = listener.local_addr()?;
+        let metrics_listener = TcpListener::bind(settings.http.metrics_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (METRICS_ADDR)",
+                    settings.http.metrics_addr
+                )
+            })?;
+        let metrics_addr = metrics_listener.local_addr()?;
         Ok(Self {
             listener,
             addr,
             routes,
+            metrics_listener,
+            metrics_addr,
             context,
             jwks_refresh: settings.auth.jwks_refresh,
             shutdown_grace: settings.http.shutdown_grace,
@@ -89,14 +102,30 @@ impl Application {
         self.addr.port()
     }
 
+    /// The port `/metrics` is served on.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_addr.port()
+    }
+
     pub fn context(&self) -> &ApiContext {
         &self.context
     }
 
     /// Serves until `shutdown` resolves, then drains requests in flight and stops the JWKS
-    /// refresher.
+    /// refresher. Metrics are served until the API port has drained, so a scrape sees the end.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut metrics_stop = stop_rx.clone();
+        let metrics_server = tokio::spawn(server::serve(
+            self.metrics_listener,
+            routes::metrics_routes(self.context.clone()),
+            self.context.metrics.clone(),
+            async move {
+                let _ = metrics_stop.wait_for(|stop| *stop).await;
+            },
+            self.connections,
+            Duration::from_secs(1),
+        ));
         let sweeper = store::idempotency::spawn_sweeper(
             self.context.db.clone(),
             self.context.limits.idempotency_ttl,
@@ -112,7 +141,7 @@ impl Application {
             .rag
             .clone()
             .spawn_startup_ingest(self.context.db.clone());
-        tracing::info!(addr = %self.addr, "chatplane-api listening");
+        tracing::info!(addr = %self.addr, metrics_addr = %self.metrics_addr, "chatplane-api listening");
         server::serve(
             self.listener,
             self.routes,
@@ -123,6 +152,7 @@ impl Application {
         )
         .await;
         let _ = stop_tx.send(true);
+        let _ = metrics_server.await;
         let _ = refresher.await;
         let _ = sweeper.await;
         if let Some(ingest) = ingest {

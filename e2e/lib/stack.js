@@ -247,6 +247,7 @@ export async function startStack({ label, authEnv = {}, apiEnv = {}, authPort: f
       AUTH_AUDIENCE: audience,
       CORS_ALLOWED_ORIGINS: WEB_ORIGIN,
       LISTEN_ADDR: `127.0.0.1:${apiPort}`,
+      METRICS_ADDR: '127.0.0.1:0',
       RAG_CORPUS_DIR: `${ROOT}docs`,
       ...apiEnv,
     });

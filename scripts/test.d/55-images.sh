@@ -117,7 +117,7 @@ wait_for() {
 
 secret() { head -c 24 /dev/urandom | base64 | tr -d '+/=\n'; }
 su_pw=$(secret) auth_pw=$(secret) api_pw=$(secret)
-pg_port=$(pg_free_port) auth_port=$(pg_free_port) api_port=$(pg_free_port)
+pg_port=$(pg_free_port) auth_port=$(pg_free_port) api_port=$(pg_free_port) metrics_port=$(pg_free_port)
 
 say "postgres: the operator's init step, then the server (uid 999)"
 mkdir -p "$WORK/postgres/chatplane-init"
@@ -158,7 +158,7 @@ run_image api -e "DATABASE_URL=$api_db" -- migrate >"$WORK/api-migrate.log" 2>&1
   { cat "$WORK/api-migrate.log" >&2; fail "chatplane-api migrate failed in the image"; }
 start_image api "$WORK/api.log" -e "DATABASE_URL=$api_db" -e "AUTH_URL=http://127.0.0.1:$auth_port" \
   -e "AUTH_ISSUER=http://127.0.0.1:$auth_port" -e "AUTH_AUDIENCE=http://127.0.0.1:$auth_port" \
-  -e "LISTEN_ADDR=127.0.0.1:$api_port"
+  -e "LISTEN_ADDR=127.0.0.1:$api_port" -e "METRICS_ADDR=127.0.0.1:$metrics_port"
 wait_for curl -fsS "http://127.0.0.1:$api_port/readyz" ||
   { tail -n 20 "$WORK/api.log" >&2; fail "the API is not ready after 60 s"; }
 curl -fsS -o "$WORK/index.html" "http://127.0.0.1:$api_port/"
@@ -167,7 +167,11 @@ curl -fsS -o "$WORK/config.js" "http://127.0.0.1:$api_port/config.js"
 grep -q "127.0.0.1:$auth_port" "$WORK/config.js" || fail "the web UI's config.js does not name the auth server"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api_port/conversations")
 [ "$code" = 401 ] || fail "an unauthenticated request got $code, not 401"
-echo "   /readyz 200, / serves the UI, /conversations 401 without a token"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api_port/metrics")
+[ "$code" = 404 ] || fail "/metrics on the API port got $code, not 404"
+metrics=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics") || fail "METRICS_ADDR does not serve /metrics"
+[[ $metrics == *chatplane_api_http_requests_total* ]] || fail "no request counters on METRICS_ADDR's /metrics"
+echo "   /readyz 200, / serves the UI, /conversations 401 without a token, /metrics only on METRICS_ADDR"
 
 say "operator: render a ChatDeployment from the image"
 cp examples/minimal.yaml "$WORK/operator/tmp/minimal.yaml"

@@ -38,8 +38,6 @@ pub fn routes(
     web: Option<&WebSettings>,
 ) -> anyhow::Result<BoxedFilter<(Response,)>> {
     let api = health::routes(ctx.clone())
-        .or(metrics::routes(ctx.clone()))
-        .unify()
         .or(openapi::routes(ctx.limits))
         .unify()
         .or(users::routes(ctx.clone()))
@@ -88,6 +86,11 @@ pub fn routes(
         .recover(recover)
         .unify()
         .boxed())
+}
+
+/// What the metrics listener (`METRICS_ADDR`) serves: `/metrics` and JSON 404s.
+pub fn metrics_routes(ctx: ApiContext) -> BoxedFilter<(Response,)> {
+    metrics::routes(ctx).recover(recover).unify().boxed()
 }
 
 /// Handlers return `Result<impl Reply, ApiError>`; this makes one `Response` of either side.

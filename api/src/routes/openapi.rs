@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use warp::Filter;
 use warp::reply::Response;
 
-use super::table::{self, Operation, ROUTES};
+use super::table::{self, Listener, Operation};
 use crate::config::Limits;
 
 /// Writes the limits this process enforces into the document (issue 13, item 12), so generated
@@ -105,11 +105,12 @@ fn json_body(schema: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema}}})
 }
 
-/// The paths of [`ROUTES`], each operation described by [`operation`]; a path with `{id}`
-/// declares the conversation id once for all its operations.
+/// The paths the API port serves, each operation described by [`operation`]; a path with
+/// `{id}` declares the conversation id once for all its operations. `/metrics` is on another
+/// listener (`METRICS_ADDR`) and not part of this document.
 fn paths() -> Value {
     let mut paths = serde_json::Map::new();
-    for route in &ROUTES {
+    for route in table::served_on(Listener::Api) {
         let item = paths
             .entry(route.path)
             .or_insert_with(|| json!({}))
@@ -159,6 +160,7 @@ fn operation(op: Operation) -> Value {
             json!({"summary": "Readiness: database reachable and JWKS loaded", "security": [],
             "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}})
         }
+        // On METRICS_ADDR: `paths` leaves it out of the API port's document.
         Operation::Metrics => {
             json!({"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "OpenMetrics text"}}})
         }
@@ -288,14 +290,13 @@ mod tests {
                 }
             }
         }
-        let mut table: Vec<(String, String)> = ROUTES
-            .iter()
+        let mut table: Vec<(String, String)> = table::served_on(Listener::Api)
             .map(|r| (r.path.to_owned(), r.verb.openapi_key().to_owned()))
             .collect();
         documented.sort();
         table.sort();
         assert_eq!(documented, table);
-        for route in &ROUTES {
+        for route in table::served_on(Listener::Api) {
             let op = &doc["paths"][route.path][route.verb.openapi_key()];
             assert!(op["summary"].is_string(), "{} has no summary", route.path);
         }

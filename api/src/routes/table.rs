@@ -55,11 +55,22 @@ impl Verb {
     }
 }
 
+/// The listener a route is served on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// `LISTEN_ADDR`: what clients, the Ingress and the probes reach.
+    Api,
+    /// `METRICS_ADDR`: only the scraper (the operator's NetworkPolicy keeps others out). The
+    /// metrics count auth failures by reason, which must not reach who sent the tokens.
+    Metrics,
+}
+
 pub struct Route {
     pub verb: Verb,
     /// The path template; `{name}` is one non-empty segment. Also the route's metric label.
     pub path: &'static str,
     pub operation: Operation,
+    pub listener: Listener,
 }
 
 const fn route(verb: Verb, path: &'static str, operation: Operation) -> Route {
@@ -67,13 +78,21 @@ const fn route(verb: Verb, path: &'static str, operation: Operation) -> Route {
         verb,
         path,
         operation,
+        listener: Listener::Api,
+    }
+}
+
+const fn metrics_route(verb: Verb, path: &'static str, operation: Operation) -> Route {
+    Route {
+        listener: Listener::Metrics,
+        ..route(verb, path, operation)
     }
 }
 
 pub static ROUTES: [Route; 15] = [
     route(Verb::Get, "/healthz", Operation::Liveness),
     route(Verb::Get, "/readyz", Operation::Readiness),
-    route(Verb::Get, "/metrics", Operation::Metrics),
+    metrics_route(Verb::Get, "/metrics", Operation::Metrics),
     route(Verb::Get, "/openapi.json", Operation::OpenApi),
     route(Verb::Get, "/users/me", Operation::GetMe),
     route(Verb::Delete, "/users/me", Operation::EraseMe),
@@ -139,6 +158,11 @@ fn entry(operation: Operation) -> &'static Route {
 /// The path template of `operation` (what an idempotency fingerprint names the route by).
 pub fn template(operation: Operation) -> &'static str {
     entry(operation).path
+}
+
+/// The routes served on `listener`.
+pub fn served_on(listener: Listener) -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().filter(move |r| r.listener == listener)
 }
 
 /// Path and method of `operation`, whose path has no parameter.
@@ -226,6 +250,17 @@ mod tests {
         );
         assert_eq!(allowed_methods("/search").as_deref(), Some("GET, HEAD"));
         assert_eq!(allowed_methods("/nope"), None);
+    }
+
+    #[test]
+    fn only_metrics_are_off_the_api_port() {
+        let off: Vec<_> = served_on(Listener::Metrics).map(|r| r.operation).collect();
+        assert_eq!(off, [Operation::Metrics]);
+        assert_eq!(
+            served_on(Listener::Api).count() + off.len(),
+            ROUTES.len(),
+            "every route is on one listener"
+        );
     }
 
     #[test]

@@ -55,6 +55,75 @@ async fn metrics_count_requests_by_route_and_status() {
 }
 
 #[tokio::test]
+async fn metrics_are_served_only_on_their_own_listener() {
+    let app = TestApp::builder().spawn().await;
+    let (_, token) = app.user_with_token();
+    app.list_conversations(&token, "").await;
+    let refused = app
+        .request(
+            Method::GET,
+            "/conversations",
+            Auth::Bearer("junk"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    // The API port: its clients must not read why tokens were refused.
+    for method in [Method::GET, Method::HEAD] {
+        let r = app
+            .request(method.clone(), "/metrics", Auth::None, None, &[])
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{method} /metrics: {}",
+            r.text
+        );
+    }
+    let r = app
+        .request(Method::GET, "/metrics", Auth::Bearer(&token), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    // The metrics listener serves /metrics and nothing of the API.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.metrics_address))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(
+        metrics
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/openmetrics-text"))
+    );
+    assert!(
+        metrics
+            .text()
+            .await
+            .expect("body")
+            .contains("chatplane_api_auth_failures_total{reason=")
+    );
+    for path in ["/conversations", "/healthz", "/openapi.json", "/"] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.metrics_address))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(
+            r.status(),
+            StatusCode::NOT_FOUND,
+            "{path} on the metrics port"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_openapi_document_describes_every_route() {
     let app = TestApp::builder().spawn().await;
     let r = app
@@ -64,7 +133,6 @@ async fn the_openapi_document_describes_every_route() {
     for path in [
         "/healthz",
         "/readyz",
-        "/metrics",
         "/users/me",
         "/conversations",
         "/conversations/{id}",
@@ -74,6 +142,10 @@ async fn the_openapi_document_describes_every_route() {
     ] {
         assert!(r.body["paths"][path].is_object(), "{path} missing");
     }
+    assert!(
+        r.body["paths"]["/metrics"].is_null(),
+        "/metrics is on METRICS_ADDR, not in the API port's document"
+    );
 }
 
 #[tokio::test]
@@ -189,8 +261,9 @@ async fn every_route_of_the_openapi_document_is_served_and_no_other() {
             served += 1;
         }
     }
-    assert_eq!(served, 15, "operations in the document");
+    assert_eq!(served, 14, "operations in the document: all but /metrics");
     for (method, path) in [
+        (Method::GET, "/metrics".to_owned()),
         (Method::GET, "/users".to_owned()),
         (Method::PUT, "/conversations".to_owned()),
         (Method::POST, "/users/me".to_owned()),

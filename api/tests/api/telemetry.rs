@@ -43,6 +43,7 @@ impl Process {
             .env("AUTH_ISSUER", ISSUER)
             .env("AUTH_AUDIENCE", AUDIENCE)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("LOG_DIR")
             .stdout(Stdio::piped())

@@ -21,6 +21,8 @@ pub const ALLOWED_ORIGIN: &str = "http://app.chatplane.test";
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The metrics listener (`METRICS_ADDR`), e.g. `http://127.0.0.1:4321`.
+    pub metrics_address: String,
     pub db: PgPool,
     pub db_name: String,
     pub client: reqwest::Client,
@@ -90,6 +92,7 @@ impl AppBuilder {
             ("AUTH_ISSUER", ISSUER.into()),
             ("AUTH_AUDIENCE", AUDIENCE.into()),
             ("LISTEN_ADDR", "127.0.0.1:0".into()),
+            ("METRICS_ADDR", "127.0.0.1:0".into()),
             ("CORS_ALLOWED_ORIGINS", ALLOWED_ORIGIN.into()),
             ("JWKS_MIN_REFETCH_SECS", "10".into()),
             ("SHUTDOWN_GRACE_SECS", "5".into()),
@@ -101,6 +104,7 @@ impl AppBuilder {
             .expect("migrate test database");
         let app = Application::build(settings).await.expect("build app");
         let port = app.port();
+        let metrics_port = app.metrics_port();
         let db = app.context().db.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
@@ -109,6 +113,7 @@ impl AppBuilder {
         let test_app = TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
+            metrics_address: format!("http://127.0.0.1:{metrics_port}"),
             db,
             db_name,
             client: reqwest::Client::builder()

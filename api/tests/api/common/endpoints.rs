@@ -261,7 +261,7 @@ impl TestApp {
 
     pub async fn metrics(&self) -> String {
         self.client
-            .get(format!("{}/metrics", self.address))
+            .get(format!("{}/metrics", self.metrics_address))
             .send()
             .await
             .expect("metrics")
