@@ -1,6 +1,8 @@
 //! The ChatDeployment spec. Each CEL rule catches, at `kubectl apply` time, a mistake that would
 //! otherwise surface later as a crash-looping pod; its message says how to fix it.
 
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -72,6 +74,32 @@ pub struct ChatDeploymentSpec {
     /// An optional Ingress: `/api/auth` to the auth server, everything else to the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSpec>,
+
+    /// Who may scrape the API's metrics port (9090, `/metrics` only; the API port and the Ingress
+    /// do not serve it): pods matching `podLabels` in namespaces matching `namespaceLabels`, as a
+    /// NetworkPolicy peer selects them. Only `podLabels`: those pods of this namespace; only
+    /// `namespaceLabels`: every pod of those namespaces; an empty map matches everything. When
+    /// unset: pods of this namespace labelled `chatplane.dev/monitoring: "true"`. Prometheus in
+    /// namespace `monitoring`: `namespaceLabels: {kubernetes.io/metadata.name: monitoring}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringSpec>,
+}
+
+/// The pods allowed to reach the API's metrics port: one NetworkPolicy peer (see
+/// `ChatDeploymentSpec::monitoring`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.namespaceLabels) || has(self.podLabels)")
+        .message("monitoring: set namespaceLabels, podLabels or both")
+)]
+pub struct MonitoringSpec {
+    /// Labels of the namespaces the scraper runs in; unset: the ChatDeployment's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_labels: Option<BTreeMap<String, String>>,
+    /// Labels of the scraper's pods; unset: every pod of the selected namespaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_labels: Option<BTreeMap<String, String>>,
 }
 
 /// Browser origins for CORS and Better Auth's trusted origins.

@@ -1,7 +1,9 @@
 //! Every default of the ChatDeployment spec. serde and the generated schema both read these, so
 //! an omitted field means the same thing to the API server, `render` and the operator.
 
-use crate::{DatabaseSpec, DeletionPolicy};
+use std::collections::BTreeMap;
+
+use crate::{DatabaseSpec, DeletionPolicy, MonitoringSpec};
 
 /// One replica each: a working deployment; users scale up explicitly.
 pub fn replicas() -> i32 {
@@ -31,4 +33,19 @@ pub fn deletion_policy() -> DeletionPolicy {
 /// No database section means a managed PostgreSQL with its defaults.
 pub fn database() -> DatabaseSpec {
     DatabaseSpec::default()
+}
+
+/// The label that lets a pod of the ChatDeployment's namespace scrape the API's metrics port
+/// when `spec.monitoring` is unset (with the value `"true"`).
+pub const MONITORING_LABEL: &str = "chatplane.dev/monitoring";
+
+/// No monitoring section: pods of the same namespace labelled `chatplane.dev/monitoring: "true"`.
+pub fn monitoring() -> MonitoringSpec {
+    MonitoringSpec {
+        namespace_labels: None,
+        pod_labels: Some(BTreeMap::from([(
+            MONITORING_LABEL.to_owned(),
+            "true".to_owned(),
+        )])),
+    }
 }

@@ -14,8 +14,8 @@ mod status;
 
 pub use chat_deployment::{
     ApiSpec, AuthSpec, ChatDeployment, ChatDeploymentSpec, ConfigMapRef, CorpusSpec, CorsSpec,
-    IngressSpec, IngressTls, JwtSpec, LlmSpec, RagSpec, ResourceAmounts, ResourceSpec,
-    SecretKeyRef,
+    IngressSpec, IngressTls, JwtSpec, LlmSpec, MonitoringSpec, RagSpec, ResourceAmounts,
+    ResourceSpec, SecretKeyRef,
 };
 pub use database::{
     DatabaseMode, DatabaseSpec, DeletionPolicy, ExternalDatabase, ManagedDatabase, StorageSpec,

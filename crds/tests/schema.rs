@@ -167,6 +167,14 @@ fn omitted_fields_get_the_documented_defaults() {
         chatplane_crds::DeletionPolicy::Retain
     );
     assert!(spec.database.external.is_none());
+    // No monitoring section: the operator opens the metrics port to defaults::monitoring().
+    assert!(spec.monitoring.is_none());
+    let monitoring = chatplane_crds::defaults::monitoring();
+    assert!(monitoring.namespace_labels.is_none());
+    assert_eq!(
+        monitoring.pod_labels.unwrap()["chatplane.dev/monitoring"],
+        "true"
+    );
 }
 
 #[test]
