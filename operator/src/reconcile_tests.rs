@@ -158,6 +158,7 @@ async fn reconcile_creates_secrets_then_server_side_applies_every_object_with_on
             "StatefulSet",
             "Deployment",
             "Deployment",
+            "NetworkPolicy",
             "NetworkPolicy"
         ]
     );

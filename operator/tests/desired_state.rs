@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use chatplane_crds::ChatDeployment;
+use chatplane_crds::{ChatDeployment, MonitoringSpec};
 use chatplane_operator::{
     render,
     resources::{
@@ -11,9 +11,13 @@ use chatplane_operator::{
         PROVISION_SQL, desired,
     },
 };
-use k8s_openapi::api::{
-    apps::v1::{Deployment, StatefulSetSpec},
-    core::v1::{Container, EnvVar, PodSpec, Service},
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, StatefulSetSpec},
+        core::v1::{Container, EnvVar, PodSpec, Service},
+        networking::v1::{NetworkPolicyIngressRule, NetworkPolicyPeer},
+    },
+    apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
 
 fn inputs() -> Inputs {
@@ -124,6 +128,7 @@ fn each_example_owns_exactly_the_expected_objects() {
             ("Deployment", format!("{n}-auth")),
             ("Deployment", format!("{n}-api")),
             ("NetworkPolicy", format!("{n}-postgres")),
+            ("NetworkPolicy", format!("{n}-api")),
         ]
     };
     let owned = |list: Vec<(&str, String)>| {
@@ -154,6 +159,7 @@ fn each_example_owns_exactly_the_expected_objects() {
             ("Service", format!("{n}-api")),
             ("Deployment", format!("{n}-auth")),
             ("Deployment", format!("{n}-api")),
+            ("NetworkPolicy", format!("{n}-api")),
         ])
     );
 }
@@ -656,6 +662,261 @@ fn only_the_auth_and_api_pods_of_the_same_deployment_reach_postgres() {
     );
 }
 
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn match_labels(pairs: &[(&str, &str)]) -> Option<LabelSelector> {
+    Some(LabelSelector {
+        match_labels: Some(labels(pairs)),
+        ..Default::default()
+    })
+}
+
+/// An ingress rule as its (port, protocol) pairs and its peers (`None`: every source).
+type Rule = (Vec<(i32, String)>, Option<Vec<NetworkPolicyPeer>>);
+
+/// The API policy's rules.
+fn api_rules(d: &Desired) -> Vec<Rule> {
+    let spec = d.api_network_policy.spec.as_ref().unwrap();
+    let rules: &[NetworkPolicyIngressRule] = spec.ingress.as_deref().unwrap();
+    rules
+        .iter()
+        .map(|rule| {
+            let ports = rule
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| match p.port {
+                    Some(IntOrString::Int(port)) => (port, p.protocol.clone().unwrap()),
+                    ref other => panic!("a numbered port, not {other:?}"),
+                })
+                .collect();
+            (ports, rule.from.clone())
+        })
+        .collect()
+}
+
+/// The one peer of the metrics port's rule.
+fn metrics_peer(d: &Desired) -> NetworkPolicyPeer {
+    let rules = api_rules(d);
+    let (_, from) = rules
+        .iter()
+        .find(|(ports, _)| ports == &[(9090, "TCP".to_owned())])
+        .expect("a rule for the metrics port");
+    let peers = from.as_ref().expect("the metrics port is not open to all");
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    peers[0].clone()
+}
+
+#[test]
+fn the_api_port_is_open_to_all_and_the_metrics_port_only_to_the_monitoring_peer() {
+    for name in EXAMPLES {
+        let cd = example(name);
+        let d = build(&cd);
+        let instance = cd.metadata.name.clone().unwrap();
+        let policy = &d.api_network_policy;
+        assert_eq!(
+            policy.metadata.name.as_deref(),
+            Some(format!("{instance}-api").as_str())
+        );
+        let spec = policy.spec.as_ref().unwrap();
+        assert_eq!(
+            spec.policy_types.as_deref(),
+            Some(&["Ingress".to_owned()][..])
+        );
+        assert_eq!(
+            spec.pod_selector.as_ref(),
+            Some(&d.api.spec.as_ref().unwrap().selector),
+            "{name}: the policy selects exactly the API Deployment's pods"
+        );
+        let rules = api_rules(&d);
+        assert_eq!(rules.len(), 2, "{name}: {rules:?}");
+        assert_eq!(
+            rules[0],
+            (vec![(8080, "TCP".to_owned())], None),
+            "{name}: the API port from anywhere (the Ingress controller, other apps)"
+        );
+        let expected = match name {
+            // Prometheus's namespace, every pod of it.
+            "ingress-tls.yaml" => NetworkPolicyPeer {
+                namespace_selector: match_labels(&[("kubernetes.io/metadata.name", "monitoring")]),
+                ..Default::default()
+            },
+            // No spec.monitoring: pods of this namespace labelled chatplane.dev/monitoring=true.
+            _ => {
+                assert!(cd.spec.monitoring.is_none(), "{name}");
+                NetworkPolicyPeer {
+                    pod_selector: match_labels(&[("chatplane.dev/monitoring", "true")]),
+                    namespace_selector: None,
+                    ip_block: None,
+                }
+            }
+        };
+        assert_eq!(metrics_peer(&d), expected, "{name}");
+        // Every port the API container declares is in a rule: none is closed by accident.
+        let declared: Vec<i32> = pod(&d.api).containers[0]
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| p.container_port)
+            .collect();
+        let opened: Vec<i32> = rules
+            .iter()
+            .flat_map(|(ports, _)| ports.iter().map(|(port, _)| *port))
+            .collect();
+        assert_eq!(declared, opened, "{name}");
+    }
+}
+
+#[test]
+fn spec_monitoring_names_the_peer_of_the_metrics_port() {
+    let with = |monitoring: &str| {
+        let yaml = format!(
+            "apiVersion: chatplane.dev/v1alpha1
+kind: ChatDeployment
+metadata: {{name: chat, namespace: default, uid: 00000000-0000-0000-0000-000000000000}}
+spec:
+  publicUrl: https://chat.example.com
+  monitoring: {monitoring}
+"
+        );
+        let cd: ChatDeployment = serde_yaml::from_str(&yaml).unwrap();
+        desired(&cd, &inputs(), &GeneratedValues::placeholders())
+    };
+    let prometheus = [("kubernetes.io/metadata.name", "monitoring")];
+    // Only namespaceLabels: every pod of those namespaces.
+    assert_eq!(
+        metrics_peer(
+            &with("{namespaceLabels: {kubernetes.io/metadata.name: monitoring}}").unwrap()
+        ),
+        NetworkPolicyPeer {
+            namespace_selector: match_labels(&prometheus),
+            ..Default::default()
+        }
+    );
+    // Both: those pods of those namespaces.
+    assert_eq!(
+        metrics_peer(
+            &with(
+                "{namespaceLabels: {kubernetes.io/metadata.name: monitoring}, \
+                 podLabels: {app.kubernetes.io/name: prometheus}}"
+            )
+            .unwrap()
+        ),
+        NetworkPolicyPeer {
+            namespace_selector: match_labels(&prometheus),
+            pod_selector: match_labels(&[("app.kubernetes.io/name", "prometheus")]),
+            ..Default::default()
+        }
+    );
+    // Only podLabels: those pods of the ChatDeployment's namespace (no namespace selector).
+    assert_eq!(
+        metrics_peer(&with("{podLabels: {app: scraper}}").unwrap()),
+        NetworkPolicyPeer {
+            pod_selector: match_labels(&[("app", "scraper")]),
+            ..Default::default()
+        }
+    );
+    // Whatever the peer, the API port stays open to all.
+    let d = with("{podLabels: {app: scraper}}").unwrap();
+    assert_eq!(api_rules(&d)[0], (vec![(8080, "TCP".to_owned())], None));
+    // Neither (the CRD's rule refuses it; `render` skips admission): refused, not opened.
+    let error = with("{}").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("monitoring: set namespaceLabels, podLabels or both"),
+        "{error}"
+    );
+    // The struct the test builds by hand is the one the YAML gives.
+    let mut cd = example("minimal.yaml");
+    cd.spec.monitoring = Some(MonitoringSpec {
+        namespace_labels: Some(labels(&prometheus)),
+        pod_labels: None,
+    });
+    assert_eq!(
+        metrics_peer(&build(&cd)).namespace_selector,
+        match_labels(&prometheus)
+    );
+}
+
+#[test]
+fn the_api_serves_metrics_on_its_own_named_port_and_service_port() {
+    for name in EXAMPLES {
+        let cd = example(name);
+        let d = build(&cd);
+        let instance = cd.metadata.name.clone().unwrap();
+        let container = &pod(&d.api).containers[0];
+        assert_eq!(value(&env(container), "METRICS_ADDR"), "0.0.0.0:9090");
+        assert_eq!(value(&env(container), "LISTEN_ADDR"), "0.0.0.0:8080");
+        let ports: Vec<(String, i32, String)> = container
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p.name.clone().unwrap(),
+                    p.container_port,
+                    p.protocol.clone().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("http".to_owned(), 8080, "TCP".to_owned()),
+                ("metrics".to_owned(), 9090, "TCP".to_owned())
+            ],
+            "{name}"
+        );
+        // The probes stay on the API port.
+        for probe in [&container.readiness_probe, &container.liveness_probe] {
+            let http = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+            assert_eq!(http.port, IntOrString::String("http".to_owned()), "{name}");
+        }
+        // The Service: both ports, named (a ServiceMonitor selects `metrics`), by target name.
+        let svc = service(&d, &format!("{instance}-api"));
+        let svc_ports: Vec<(String, i32, IntOrString)> = svc
+            .spec
+            .as_ref()
+            .unwrap()
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p.name.clone().unwrap(),
+                    p.port,
+                    p.target_port.clone().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            svc_ports,
+            [
+                (
+                    "http".to_owned(),
+                    8080,
+                    IntOrString::String("http".to_owned())
+                ),
+                (
+                    "metrics".to_owned(),
+                    9090,
+                    IntOrString::String("metrics".to_owned())
+                )
+            ],
+            "{name}"
+        );
+        // The auth server has no metrics listener: one port as before.
+        let auth = service(&d, &format!("{instance}-auth"));
+        assert_eq!(auth.spec.as_ref().unwrap().ports.as_ref().unwrap().len(), 1);
+    }
+}
+
 #[test]
 fn the_ingress_routes_auth_paths_to_the_auth_server_with_tls() {
     let d = build(&example("ingress-tls.yaml"));
@@ -770,7 +1031,7 @@ fn render_prints_placeholders_instead_of_secrets() {
     assert!(yaml.contains("BETTER_AUTH_SECRET: GENERATED-AUTH-SECRET"));
     assert_eq!(
         yaml.matches("\n---\n").count() + 1,
-        11,
+        12,
         "one document per object"
     );
 }

@@ -1,4 +1,5 @@
-//! The chat API: its Deployment (with the `migrate` init container) and Service.
+//! The chat API: its Deployment (with the `migrate` init container) and Service, each with the
+//! API port `http` and the metrics port `metrics`.
 
 use chatplane_crds::ResourceSpec;
 use k8s_openapi::api::{
@@ -9,7 +10,7 @@ use k8s_openapi::api::{
 use super::{
     Scope,
     labels::Component,
-    names::API_PORT,
+    names::{API_METRICS_PORT, API_PORT, HTTP_PORT_NAME, METRICS_PORT_NAME},
     pod::{amounts, container_security_context, env, env_from_secret, mount, resources},
     secrets::API_URL_KEY,
     workload::{Workload, deployment, service},
@@ -34,6 +35,8 @@ pub fn api_env(scope: &Scope) -> Vec<EnvVar> {
         // the browser reaches it: the public URL, whose /api/auth the Ingress routes to it.
         env("WEB_AUTH_URL", scope.spec.public_url.clone()),
         env("LISTEN_ADDR", format!("0.0.0.0:{API_PORT}")),
+        // /metrics is served here only; the API's NetworkPolicy opens it to the monitoring peer.
+        env("METRICS_ADDR", format!("0.0.0.0:{API_METRICS_PORT}")),
         env("RAG_TOP_K", rag.top_k.to_string()),
     ];
     if rag.corpus.is_some() {
@@ -111,6 +114,7 @@ pub fn api_deployment(scope: &Scope) -> Deployment {
             image,
             args: vec!["serve".to_owned()],
             port: API_PORT,
+            extra_ports: vec![(METRICS_PORT_NAME, API_METRICS_PORT)],
             uid: API_UID,
             replicas: spec.replicas,
             env: env_vars,
@@ -124,5 +128,13 @@ pub fn api_deployment(scope: &Scope) -> Deployment {
 }
 
 pub fn api_service(scope: &Scope) -> Service {
-    service(scope, scope.names.api(), Component::Api, API_PORT)
+    service(
+        scope,
+        scope.names.api(),
+        Component::Api,
+        &[
+            (HTTP_PORT_NAME, API_PORT),
+            (METRICS_PORT_NAME, API_METRICS_PORT),
+        ],
+    )
 }

@@ -6,7 +6,7 @@ use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service};
 use super::{
     Scope,
     labels::Component,
-    names::AUTH_PORT,
+    names::{AUTH_PORT, HTTP_PORT_NAME},
     pod::{amounts, env, env_from_secret, resources},
     secrets::{AUTH_SECRET_KEY, AUTH_URL_KEY},
     workload::{Workload, deployment, service},
@@ -49,6 +49,7 @@ pub fn auth_deployment(scope: &Scope) -> Deployment {
                 .unwrap_or_else(|| scope.inputs.images.auth.clone()),
             args: vec![],
             port: AUTH_PORT,
+            extra_ports: vec![],
             uid: NODE_UID,
             replicas: spec.replicas,
             env,
@@ -62,5 +63,10 @@ pub fn auth_deployment(scope: &Scope) -> Deployment {
 }
 
 pub fn auth_service(scope: &Scope) -> Service {
-    service(scope, scope.names.auth(), Component::Auth, AUTH_PORT)
+    service(
+        scope,
+        scope.names.auth(),
+        Component::Auth,
+        &[(HTTP_PORT_NAME, AUTH_PORT)],
+    )
 }

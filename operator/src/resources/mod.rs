@@ -148,6 +148,8 @@ pub struct Desired {
     pub api_service: Service,
     pub auth: Deployment,
     pub api: Deployment,
+    /// The API port open to all, the metrics port to `spec.monitoring`'s peer only.
+    pub api_network_policy: NetworkPolicy,
     pub ingress: Option<Ingress>,
 }
 
@@ -206,6 +208,16 @@ pub fn desired(
     let mode = cd.spec.database.mode().ok_or_else(|| {
         Error::InvalidSpec("set exactly one of database.managed or database.external".to_owned())
     })?;
+    if cd
+        .spec
+        .monitoring
+        .as_ref()
+        .is_some_and(|m| m.namespace_labels.is_none() && m.pod_labels.is_none())
+    {
+        return Err(Error::InvalidSpec(
+            "monitoring: set namespaceLabels, podLabels or both".to_owned(),
+        ));
+    }
 
     let postgres = match mode {
         DatabaseMode::Managed(db) => Some(ManagedPostgres {
@@ -225,6 +237,7 @@ pub fn desired(
         api_service: api::api_service(&scope),
         auth: auth::auth_deployment(&scope),
         api: api::api_deployment(&scope),
+        api_network_policy: network_policy::api_network_policy(&scope),
         ingress: cd
             .spec
             .ingress
@@ -249,6 +262,7 @@ impl Desired {
             Some(Object::Deployment(&self.auth)),
             Some(Object::Deployment(&self.api)),
             postgres.map(|p| Object::NetworkPolicy(&p.network_policy)),
+            Some(Object::NetworkPolicy(&self.api_network_policy)),
             self.ingress.as_ref().map(Object::Ingress),
         ]
         .into_iter()

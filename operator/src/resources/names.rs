@@ -13,6 +13,12 @@ pub const AUTH_DATABASE: &str = "chatplane_auth";
 pub const API_DATABASE: &str = "chatplane_api";
 pub const AUTH_PORT: i32 = 3000;
 pub const API_PORT: i32 = 8080;
+/// The API's second listener (`METRICS_ADDR`): `/metrics` only, open to the monitoring peer of
+/// `spec.monitoring` alone; the Ingress and every other client get the API port.
+pub const API_METRICS_PORT: i32 = 9090;
+/// Container and Service port names: probes and the Ingress use `http`, scrapers select `metrics`.
+pub const HTTP_PORT_NAME: &str = "http";
+pub const METRICS_PORT_NAME: &str = "metrics";
 pub const POSTGRES_PORT: i32 = 5432;
 
 impl Names {
@@ -29,6 +35,11 @@ impl Names {
 
     pub fn auth(&self) -> String {
         format!("{}-auth", self.instance)
+    }
+
+    /// The API pods' NetworkPolicy (the API port open, the metrics port to the monitoring peer).
+    pub fn api_network_policy(&self) -> String {
+        self.api()
     }
 
     pub fn postgres(&self) -> String {

@@ -1,5 +1,9 @@
-//! Only the auth and API pods of the same ChatDeployment may reach its PostgreSQL.
+//! Ingress to the pods of a ChatDeployment: only its auth and API pods may reach its PostgreSQL;
+//! the API port is open to every client, the API's metrics port only to the monitoring peer.
 
+use std::collections::BTreeMap;
+
+use chatplane_crds::{MonitoringSpec, defaults};
 use k8s_openapi::{
     api::networking::v1::{
         NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -14,8 +18,16 @@ use k8s_openapi::{
 use super::{
     Scope,
     labels::{COMPONENT_LABEL, Component, INSTANCE_LABEL, NAME_LABEL, selector},
-    names::POSTGRES_PORT,
+    names::{API_METRICS_PORT, API_PORT, POSTGRES_PORT},
 };
+
+fn tcp(port: i32) -> Option<Vec<NetworkPolicyPort>> {
+    Some(vec![NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some("TCP".to_owned()),
+        ..Default::default()
+    }])
+}
 
 pub fn postgres_network_policy(scope: &Scope) -> NetworkPolicy {
     let clients = LabelSelector {
@@ -45,12 +57,50 @@ pub fn postgres_network_policy(scope: &Scope) -> NetworkPolicy {
                     pod_selector: Some(clients),
                     ..Default::default()
                 }]),
-                ports: Some(vec![NetworkPolicyPort {
-                    port: Some(IntOrString::Int(POSTGRES_PORT)),
-                    protocol: Some("TCP".to_owned()),
-                    ..Default::default()
-                }]),
+                ports: tcp(POSTGRES_PORT),
             }]),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The peer `spec.monitoring` names (its default when unset): a namespace selector and a pod
+/// selector, each only when its labels are set, so the server reads them as a NetworkPolicy
+/// peer's documentation says (no namespace selector: this namespace only).
+fn monitoring_peer(monitoring: Option<&MonitoringSpec>) -> NetworkPolicyPeer {
+    let default = defaults::monitoring();
+    let monitoring = monitoring.unwrap_or(&default);
+    let selector = |labels: &Option<BTreeMap<String, String>>| {
+        labels.as_ref().map(|labels| LabelSelector {
+            match_labels: Some(labels.clone()),
+            ..Default::default()
+        })
+    };
+    NetworkPolicyPeer {
+        namespace_selector: selector(&monitoring.namespace_labels),
+        pod_selector: selector(&monitoring.pod_labels),
+        ..Default::default()
+    }
+}
+
+/// The API pods: the API port from anywhere (the Ingress controller, other apps' pods), the
+/// metrics port only from the monitoring peer. Other ports of the pods are closed.
+pub fn api_network_policy(scope: &Scope) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: scope.meta(scope.names.api_network_policy(), Component::Api),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(selector(&scope.names.instance, Component::Api)),
+            policy_types: Some(vec!["Ingress".to_owned()]),
+            ingress: Some(vec![
+                NetworkPolicyIngressRule {
+                    from: None,
+                    ports: tcp(API_PORT),
+                },
+                NetworkPolicyIngressRule {
+                    from: Some(vec![monitoring_peer(scope.spec.monitoring.as_ref())]),
+                    ports: tcp(API_METRICS_PORT),
+                },
+            ]),
             ..Default::default()
         }),
     }

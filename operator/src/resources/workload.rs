@@ -18,6 +18,7 @@ use super::{
     Scope,
     config_hash::config_hash,
     labels::{CONFIG_HASH_ANNOTATION, Component, labels, selector, selector_labels},
+    names::HTTP_PORT_NAME,
     pod::{container_security_context, http_probe, mount, pod_security_context, scratch_volume},
 };
 
@@ -37,7 +38,10 @@ pub struct Workload {
     pub component: Component,
     pub image: String,
     pub args: Vec<String>,
+    /// The `http` port: probes, the Service's `http` port, the Ingress.
     pub port: i32,
+    /// Further named ports of the container (the API's `metrics`), each also on the Service.
+    pub extra_ports: Vec<(&'static str, i32)>,
     pub uid: i64,
     pub replicas: i32,
     pub env: Vec<EnvVar>,
@@ -62,16 +66,21 @@ pub fn deployment(scope: &Scope, w: Workload) -> Deployment {
         name: w.component.as_str().to_owned(),
         image: Some(w.image),
         args: (!w.args.is_empty()).then_some(w.args),
-        ports: Some(vec![ContainerPort {
-            name: Some("http".to_owned()),
-            container_port: w.port,
-            protocol: Some("TCP".to_owned()),
-            ..Default::default()
-        }]),
+        ports: Some(
+            std::iter::once((HTTP_PORT_NAME, w.port))
+                .chain(w.extra_ports)
+                .map(|(name, port)| ContainerPort {
+                    name: Some(name.to_owned()),
+                    container_port: port,
+                    protocol: Some("TCP".to_owned()),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
         env: Some(w.env),
         // Liveness is lenient: a restart is for a wedged process, not a slow dependency.
-        readiness_probe: Some(http_probe("/readyz", "http", 5, 3)),
-        liveness_probe: Some(http_probe("/healthz", "http", 10, 6)),
+        readiness_probe: Some(http_probe("/readyz", HTTP_PORT_NAME, 5, 3)),
+        liveness_probe: Some(http_probe("/healthz", HTTP_PORT_NAME, 10, 6)),
         lifecycle: Some(Lifecycle {
             pre_stop: Some(LifecycleHandler {
                 sleep: Some(SleepAction {
@@ -124,19 +133,30 @@ pub fn deployment(scope: &Scope, w: Workload) -> Deployment {
     }
 }
 
-pub fn service(scope: &Scope, name: String, component: Component, port: i32) -> Service {
+/// A ClusterIP Service with one port per named container port, each targeting it by name.
+pub fn service(
+    scope: &Scope,
+    name: String,
+    component: Component,
+    ports: &[(&str, i32)],
+) -> Service {
     Service {
         metadata: scope.meta(name, component),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(selector_labels(&scope.names.instance, component)),
-            ports: Some(vec![ServicePort {
-                name: Some("http".to_owned()),
-                port,
-                target_port: Some(IntOrString::String("http".to_owned())),
-                protocol: Some("TCP".to_owned()),
-                ..Default::default()
-            }]),
+            ports: Some(
+                ports
+                    .iter()
+                    .map(|&(port_name, port)| ServicePort {
+                        name: Some(port_name.to_owned()),
+                        port,
+                        target_port: Some(IntOrString::String(port_name.to_owned())),
+                        protocol: Some("TCP".to_owned()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }),
         ..Default::default()
