@@ -152,7 +152,7 @@ no_forbidden() {
 
 minimal_owned=(configmap/chat-postgres-init statefulset/chat-postgres service/chat-postgres
   service/chat-postgres-headless networkpolicy/chat-postgres deployment/chat-auth service/chat-auth
-  deployment/chat-api service/chat-api)
+  deployment/chat-api service/chat-api networkpolicy/chat-api)
 minimal_generated=(secret/chat-auth-secret secret/chat-database)
 
 status_observed() { [[ $(k get chat "$1" -o jsonpath='{.status.observedGeneration}') == "$(k get chat "$1" -o jsonpath='{.metadata.generation}')" ]]; }

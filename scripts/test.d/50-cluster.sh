@@ -160,9 +160,20 @@ for object in "${generated[@]}"; do
   json=$(k get "$object" -o json) || fail "$object was not generated"
   jq -e '.metadata.ownerReferences == null' <<<"$json" >/dev/null || fail "$object has an owner reference"
 done
+# The API's metrics port: a named port of its Service, and in its NetworkPolicy open only to
+# spec.monitoring's default peer (this namespace's pods labelled chatplane.dev/monitoring=true);
+# the API port is open to every client.
+ports=$(k get service/$chat-api -o jsonpath='{range .spec.ports[*]}{.name}={.port}>{.targetPort} {end}')
+[[ $ports == "http=8080>http metrics=9090>metrics " ]] ||
+  fail "service/$chat-api: ports [$ports], expected http 8080 and metrics 9090, each by name"
+k get networkpolicy/$chat-api -o json | jq -e '.spec.policyTypes == ["Ingress"] and .spec.ingress == [
+    {ports: [{port: 8080, protocol: "TCP"}]},
+    {from: [{podSelector: {matchLabels: {"chatplane.dev/monitoring": "true"}}}],
+     ports: [{port: 9090, protocol: "TCP"}]}]' >/dev/null ||
+  fail "networkpolicy/$chat-api: ingress $(k get networkpolicy/$chat-api -o jsonpath='{.spec.ingress}')"
 no_forbidden
 echo "ok: examples/minimal.yaml: ${#owned[@]} owned objects with owner reference, one field manager," \
-  "labels and config hash; ${#generated[@]} generated Secrets without owner"
+  "labels and config hash (the API's metrics port only to the monitoring peer); ${#generated[@]} generated Secrets without owner"
 
 eventually "the new objects settle" settled
 cp "$work/settle.b" "$work/before"
@@ -260,7 +271,8 @@ k create secret generic ext-db --from-literal=api=postgres://a@db:5432/a >/dev/n
 eventually "ext reports the missing key (SecretKeyMissing)" condition_is $ext Degraded "True SecretKeyMissing"
 k patch secret ext-db --type=merge -p '{"stringData": {"auth": "postgres://b@db:5432/b"}}' >/dev/null
 eventually "ext recovers without a restart" condition_is $ext Degraded "False ReconcileSucceeded"
-k get deployment $ext-api $ext-auth >/dev/null || fail "ext's Deployments were not created after the fix"
+k get deployment/$ext-api deployment/$ext-auth networkpolicy/$ext-api >/dev/null ||
+  fail "ext's Deployments and API NetworkPolicy were not created after the fix"
 no_forbidden
 echo "ok: a missing Secret (then key) degrades ext with its reason and a Warning event; the fix recovers it"
 
