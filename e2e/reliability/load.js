@@ -350,7 +350,10 @@ export async function slowClients({ apiBase, apiPid, users, idle, trickle, secon
  */
 export async function junkTokens({ stack, users, tokens, concurrency }) {
   const xacts = async () => {
-    await sleep(1500); // statistics reach pg_stat_database within a second
+    // A busy backend flushes its statistics at most once a second and an idle one only after
+    // 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL), so the auth server's pooled connections report
+    // late: wait that out, or what came before a window is counted in it.
+    await sleep(11_000);
     const r = await query(`SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = $1`, [stack.db.authDb]);
     return Number(r.rows[0].n);
   };
