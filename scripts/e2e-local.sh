@@ -13,7 +13,8 @@
 #   5. the PostgreSQL pod deleted: it comes back on its volume, the history intact
 #   6. the ChatDeployment deleted (deletionPolicy Retain) and applied again: the history is back
 #   7. the operator's NetworkPolicies enforced (kube-router): a pod of another app cannot reach
-#      PostgreSQL, while the API (which answered all of the above) can
+#      PostgreSQL, while the API (which answered all of the above) can; the API's metrics port
+#      answers only a pod labelled as the monitoring peer, its API port everyone
 #
 # STATUS (2026-12-02, first run): steps 1-3 pass (cluster up 35 s, images 92 s, helm install 6 s,
 # apply to Ready 47 s, user path 5 s: an answer with 3 sources); step 4 FAILS: 6 of ~1,380
@@ -300,12 +301,37 @@ eventually "pod other-app Ready" kc wait pod/other-app --for=condition=Ready --t
 if out=$(kc exec other-app -- /bin/busybox nc -w 3 "$CHAT-postgres" 5432 </dev/null 2>&1); then
   fail "a pod of another app reached PostgreSQL: $out"
 fi
-# The same pod reaches the API (no policy keeps it out), so the refusal is the policy's.
+# The same pod reaches the API port (its policy lets everyone in), so the refusal is PostgreSQL's policy's.
 kc exec other-app -- /bin/busybox nc -w 3 "$CHAT-api" 8080 </dev/null >/dev/null 2>&1 ||
   fail "the other app's pod cannot reach the API either: the check above proves nothing"
 status=$(call readyz GET "$API/readyz")
 expect readyz 200 "$status" "the API's /readyz (its database reachable)"
 echo "another app's pod is refused by PostgreSQL's policy; the API reaches its database"
+
+# The API's metrics port (9090): refused to that pod, open to one labelled as the monitoring peer
+# (the default of spec.monitoring), which reads the request counters there.
+if out=$(kc exec other-app -- /bin/busybox nc -w 3 "$CHAT-api" 9090 </dev/null 2>&1); then
+  fail "a pod of another app reached the API's metrics port: $out"
+fi
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: scraper, labels: {chatplane.dev/monitoring: "true"}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: client
+    image: $BUSYBOX_IMAGE
+    imagePullPolicy: Never
+    command: [/bin/busybox, sleep, "3600"]
+EOF
+eventually "pod scraper Ready" kc wait pod/scraper --for=condition=Ready --timeout=2s
+scraped=$(kc exec scraper -- /bin/busybox wget -q -T 5 -O - "http://$CHAT-api:9090/metrics" 2>&1) ||
+  fail "the monitoring pod cannot scrape the API's metrics: $scraped"
+[[ $scraped == *chatplane_api_http_requests_total* ]] || fail "no request counters in the scrape: ${scraped:0:300}"
+status=$(call metrics-on-api GET "$API/metrics")
+expect metrics-on-api 404 "$status" "/metrics on the API port"
+echo "the API's metrics port answers only the monitoring pod; /metrics on the API port is a 404"
 step "network policies"
 
 say "PASSED"
