@@ -189,18 +189,23 @@ jq -e '(.message | length > 0) and (.sources | length > 0) and (.sources[0].slug
 conversation=$(jq -er .session_id "$work/ask.body")
 echo "alice asked; answer with $(jq '.sources | length' "$work/ask.body") sources (first: $(jq -r '.sources[0].slug' "$work/ask.body"))"
 
+# Pages are kept in files and joined by jq from them: thousands of messages passed as one argument
+# would pass the kernel's 128 KiB limit per argument.
 messages() { # $1 name, $2 jwt: every message of the conversation, oldest first (all pages)
-  local url="$API/conversations/$conversation/messages?limit=100" status all='[]' next
+  local url="$API/conversations/$conversation/messages?limit=100" status next page=0
+  rm -f "$work/$1".page.*
   while :; do
     status=$(call "$1" GET "$url" -H "Authorization: Bearer $2")
     [[ $status == 200 ]] || { echo "HTTP $status"; return 1; }
-    all=$(jq -c --argjson all "$all" '. + $all' "$work/$1.body")
+    page=$((page + 1))
+    cp "$work/$1.body" "$work/$1.page.$(printf '%05d' "$page")"
     next=$(sed -n 's/^[Ll]ink:.*<\([^>]*\)>; *rel="next".*/\1/p' "$work/$1.headers" | tr -d '\r')
     [[ -n $next ]] || break
     [[ $next == http* ]] || next="$API$next"
     url=$next
   done
-  echo "$all"
+  # Each page is older than the one before it: the last page read comes first.
+  jq -cs 'reverse | add // []' "$work/$1".page.*
 }
 history=$(messages history-alice "$alice") || fail "alice cannot read her history: $history"
 [[ $(jq 'length' <<<"$history") == 2 ]] || fail "alice's history holds $(jq length <<<"$history") messages, not the question and the answer"
@@ -244,8 +249,10 @@ echo "appends acknowledged: $acked, failed requests: $failed"
 ((failed == 0)) || fail "$failed requests failed during the rollout: $(grep '^fail ' "$work/appends.log" | head -n 5 | tr '\n' ';')"
 ((acked > 0)) || fail "no append was acknowledged"
 history=$(messages history-after-rollout "$alice") || fail "history after the rollout: $history"
-wrong=$(sed -n 's/^ok /append /p' "$work/appends.log" | jq -R . | jq -sc --argjson h "$history" \
-  '[.[] as $c | {content: $c, stored: ([$h[] | select(.content == $c)] | length)} | select(.stored != 1)]')
+printf '%s' "$history" >"$work/history.json"
+wrong=$(sed -n 's/^ok /append /p' "$work/appends.log" | jq -R . | jq -sc --slurpfile h "$work/history.json" \
+  '($h[0] | group_by(.content) | map({key: .[0].content, value: length}) | from_entries) as $stored
+   | [.[] | {content: ., stored: ($stored[.] // 0)} | select(.stored != 1)]')
 [[ $wrong == "[]" ]] || fail "acknowledged appends not stored exactly once: $wrong"
 echo "every acknowledged append is stored exactly once"
 step "rollout under load"
