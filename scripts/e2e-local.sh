@@ -333,8 +333,12 @@ spec:
     command: [/bin/busybox, sleep, "3600"]
 EOF
 eventually "pod scraper Ready" kc wait pod/scraper --for=condition=Ready --timeout=2s
-scraped=$(kc exec scraper -- /bin/busybox wget -q -T 5 -O - "http://$CHAT-api:9090/metrics" 2>&1) ||
+# A request by hand through nc: the static busybox's wget crashes resolving a name (glibc's
+# resolver, statically linked), while its nc resolves by itself.
+scraped=$(printf 'GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n' "$CHAT-api" |
+  kc exec -i scraper -- /bin/busybox nc -w 5 "$CHAT-api" 9090 2>&1) ||
   fail "the monitoring pod cannot scrape the API's metrics: $scraped"
+[[ $scraped == "HTTP/1.0 200"* || $scraped == "HTTP/1.1 200"* ]] || fail "the scrape was not a 200: ${scraped:0:300}"
 [[ $scraped == *chatplane_api_http_requests_total* ]] || fail "no request counters in the scrape: ${scraped:0:300}"
 status=$(call metrics-on-api GET "$API/metrics")
 expect metrics-on-api 404 "$status" "/metrics on the API port"
