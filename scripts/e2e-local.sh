@@ -16,11 +16,7 @@
 #      PostgreSQL, while the API (which answered all of the above) can; the API's metrics port
 #      answers only a pod labelled as the monitoring peer, its API port everyone
 #
-# STATUS (2026-12-02, first run): steps 1-3 pass (cluster up 35 s, images 92 s, helm install 6 s,
-# apply to Ready 47 s, user path 5 s: an answer with 3 sources); step 4 FAILS: 6 of ~1,380
-# requests got no answer (curl 000) while the old API pod stopped, so the API needs a drain delay
-# (preStop or serving on after SIGTERM until its endpoint is gone). Steps 5-7 not reached yet.
-# Not part of `make test` until it passes.
+# Part of `make test` (scripts/test.d/65-e2e-local.sh).
 #
 # Prints the time of each step (docs/BENCHMARKS.md). Needs root. Knobs: CLUSTER_NAME,
 # CLUSTER_NODE_IP, E2E_WAIT (seconds for any one condition, default 300), E2E_APPEND_SECONDS (60).
