@@ -288,10 +288,12 @@ step "delete and re-apply"
 
 say "NetworkPolicies: another app's pod cannot reach PostgreSQL"
 [[ -n $(kc get networkpolicy -l app.kubernetes.io/instance="$CHAT" -o name) ]] || fail "the operator wrote no NetworkPolicy"
-kc apply -f - >/dev/null <<EOF
+# client_pod NAME LABELS: a pod of the node's busybox image that only sleeps, once Ready.
+client_pod() {
+  kc apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Pod
-metadata: {name: other-app, labels: {app: other}}
+metadata: {name: $1, labels: $2}
 spec:
   terminationGracePeriodSeconds: 0
   containers:
@@ -300,7 +302,9 @@ spec:
     imagePullPolicy: Never
     command: [/bin/busybox, sleep, "3600"]
 EOF
-eventually "pod other-app Ready" kc wait pod/other-app --for=condition=Ready --timeout=2s
+  eventually "pod $1 Ready" kc wait "pod/$1" --for=condition=Ready --timeout=2s
+}
+client_pod other-app '{app: other}'
 if out=$(kc exec other-app -- /bin/busybox nc -w 3 "$CHAT-postgres" 5432 </dev/null 2>&1); then
   fail "a pod of another app reached PostgreSQL: $out"
 fi
@@ -316,19 +320,7 @@ echo "another app's pod is refused by PostgreSQL's policy; the API reaches its d
 if out=$(kc exec other-app -- /bin/busybox nc -w 3 "$CHAT-api" 9090 </dev/null 2>&1); then
   fail "a pod of another app reached the API's metrics port: $out"
 fi
-kc apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: scraper, labels: {chatplane.dev/monitoring: "true"}}
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: client
-    image: $BUSYBOX_IMAGE
-    imagePullPolicy: Never
-    command: [/bin/busybox, sleep, "3600"]
-EOF
-eventually "pod scraper Ready" kc wait pod/scraper --for=condition=Ready --timeout=2s
+client_pod scraper '{chatplane.dev/monitoring: "true"}'
 # A request by hand through nc: the static busybox's wget crashes resolving a name (glibc's
 # resolver, statically linked), while its nc resolves by itself.
 scraped=$(printf 'GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n' "$CHAT-api" |
