@@ -2,7 +2,7 @@
 // PostgreSQL cluster restarted (fast and immediate shutdown), the Better Auth server stopped and
 // started again, and an OpenAI-compatible model endpoint that answers, stalls or fails on demand.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { ROOT } from '../lib/stack.js';
 
@@ -105,8 +105,12 @@ export function rssBytes(/** @type {number} */ pid) {
   }
 }
 
-/** Open file descriptors of a process. */
+/** Open file descriptors of a process (a directory read: no child process, which would stall
+ * the load generator's event loop and show up in its latencies). */
 export function openFds(/** @type {number} */ pid) {
-  const run = spawnSync('ls', [`/proc/${pid}/fd`], { encoding: 'utf8' });
-  return run.status === 0 ? run.stdout.split('\n').filter(Boolean).length : undefined;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
 }
