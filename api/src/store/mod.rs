@@ -26,8 +26,24 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(std::time::Duration::from_secs(5))
+        // sqlx pings every connection it hands out by default: one more round trip to the
+        // database per request. Only a connection idle for a while is pinged (a database restart
+        // is then noticed before a query); one used a moment ago is known to be live, and if the
+        // server went away since, the query's I/O error is a 503 like any other outage.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options.application_name("chatplane-api")))
 }
+
+/// How long a pooled connection may sit unused before it is pinged on its next acquire.
+const PING_WHEN_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether an error is the violation of the named constraint.
 pub fn violates(e: &sqlx::Error, constraint: &str) -> bool {
