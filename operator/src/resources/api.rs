@@ -16,6 +16,12 @@ use super::{
     workload::{Workload, deployment, service},
 };
 
+/// The pod's and the Service's ports: the API (and probes), and `/metrics` on its own listener.
+const API_PORTS: [(&str, i32); 2] = [
+    (HTTP_PORT_NAME, API_PORT),
+    (METRICS_PORT_NAME, API_METRICS_PORT),
+];
+
 /// A fixed non-root uid; the API image needs no particular user.
 const API_UID: i64 = 10001;
 const CORPUS_DIR: &str = "/var/lib/chatplane/corpus";
@@ -113,8 +119,7 @@ pub fn api_deployment(scope: &Scope) -> Deployment {
             component: Component::Api,
             image,
             args: vec!["serve".to_owned()],
-            port: API_PORT,
-            extra_ports: vec![(METRICS_PORT_NAME, API_METRICS_PORT)],
+            ports: &API_PORTS,
             uid: API_UID,
             replicas: spec.replicas,
             env: env_vars,
@@ -128,13 +133,5 @@ pub fn api_deployment(scope: &Scope) -> Deployment {
 }
 
 pub fn api_service(scope: &Scope) -> Service {
-    service(
-        scope,
-        scope.names.api(),
-        Component::Api,
-        &[
-            (HTTP_PORT_NAME, API_PORT),
-            (METRICS_PORT_NAME, API_METRICS_PORT),
-        ],
-    )
+    service(scope, scope.names.api(), Component::Api, &API_PORTS)
 }

@@ -14,6 +14,8 @@ use super::{
 
 /// The `node` user of the official Node image.
 const NODE_UID: i64 = 1000;
+/// The pod's and the Service's one port.
+const AUTH_PORTS: [(&str, i32); 1] = [(HTTP_PORT_NAME, AUTH_PORT)];
 
 pub fn auth_deployment(scope: &Scope) -> Deployment {
     let spec = &scope.spec.auth;
@@ -48,8 +50,7 @@ pub fn auth_deployment(scope: &Scope) -> Deployment {
                 .clone()
                 .unwrap_or_else(|| scope.inputs.images.auth.clone()),
             args: vec![],
-            port: AUTH_PORT,
-            extra_ports: vec![],
+            ports: &AUTH_PORTS,
             uid: NODE_UID,
             replicas: spec.replicas,
             env,
@@ -63,10 +64,5 @@ pub fn auth_deployment(scope: &Scope) -> Deployment {
 }
 
 pub fn auth_service(scope: &Scope) -> Service {
-    service(
-        scope,
-        scope.names.auth(),
-        Component::Auth,
-        &[(HTTP_PORT_NAME, AUTH_PORT)],
-    )
+    service(scope, scope.names.auth(), Component::Auth, &AUTH_PORTS)
 }

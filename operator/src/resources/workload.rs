@@ -38,10 +38,9 @@ pub struct Workload {
     pub component: Component,
     pub image: String,
     pub args: Vec<String>,
-    /// The `http` port: probes, the Service's `http` port, the Ingress.
-    pub port: i32,
-    /// Further named ports of the container (the API's `metrics`), each also on the Service.
-    pub extra_ports: Vec<(&'static str, i32)>,
+    /// The container's named ports, the Service's too (`service`): the `http` one (probes, the
+    /// Ingress) first, then any other (the API's `metrics`).
+    pub ports: &'static [(&'static str, i32)],
     pub uid: i64,
     pub replicas: i32,
     pub env: Vec<EnvVar>,
@@ -67,9 +66,9 @@ pub fn deployment(scope: &Scope, w: Workload) -> Deployment {
         image: Some(w.image),
         args: (!w.args.is_empty()).then_some(w.args),
         ports: Some(
-            std::iter::once((HTTP_PORT_NAME, w.port))
-                .chain(w.extra_ports)
-                .map(|(name, port)| ContainerPort {
+            w.ports
+                .iter()
+                .map(|&(name, port)| ContainerPort {
                     name: Some(name.to_owned()),
                     container_port: port,
                     protocol: Some("TCP".to_owned()),
