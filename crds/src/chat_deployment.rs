@@ -91,7 +91,7 @@ pub struct ChatDeploymentSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.namespaceLabels) || has(self.podLabels)")
-        .message("monitoring: set namespaceLabels, podLabels or both")
+        .message(MonitoringSpec::NO_PEER)
 )]
 pub struct MonitoringSpec {
     /// Labels of the namespaces the scraper runs in; unset: the ChatDeployment's namespace.
@@ -100,6 +100,17 @@ pub struct MonitoringSpec {
     /// Labels of the scraper's pods; unset: every pod of the selected namespaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_labels: Option<BTreeMap<String, String>>,
+}
+
+impl MonitoringSpec {
+    /// The CEL rule's message, and the operator's for a resource that skipped admission.
+    pub const NO_PEER: &str = "monitoring: set namespaceLabels, podLabels or both";
+
+    /// What the CEL rule requires; a resource that skipped admission (e.g. in `render`) without
+    /// it must not get an empty peer, which would open the port to the whole namespace.
+    pub fn names_a_peer(&self) -> bool {
+        self.namespace_labels.is_some() || self.pod_labels.is_some()
+    }
 }
 
 /// Browser origins for CORS and Better Auth's trusted origins.

@@ -11,7 +11,7 @@ use crate::{ResourceSpec, SecretKeyRef, defaults};
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.managed) != has(self.external)")
-        .message("set exactly one of database.managed or database.external"),
+        .message(DatabaseSpec::NOT_ONE_MODE),
     validation = Rule::new("has(self.managed) == has(oldSelf.managed)")
         .message("the database mode cannot change after creation: move the data, then create a new ChatDeployment")
 )]
@@ -41,6 +41,9 @@ pub enum DatabaseMode<'a> {
 }
 
 impl DatabaseSpec {
+    /// The CEL rule's message, and the operator's for a resource that skipped admission.
+    pub const NOT_ONE_MODE: &str = "set exactly one of database.managed or database.external";
+
     /// `None` when both or neither are set (the CRD's CEL rule refuses that; a resource that
     /// skipped admission, e.g. in `render`, still must not be guessed at).
     pub fn mode(&self) -> Option<DatabaseMode<'_>> {

@@ -17,7 +17,8 @@ pub mod secrets;
 mod workload;
 
 use chatplane_crds::{
-    ChatDeployment, ChatDeploymentSpec, DatabaseMode, ExternalDatabase, SecretKeyRef,
+    ChatDeployment, ChatDeploymentSpec, DatabaseMode, DatabaseSpec, ExternalDatabase,
+    MonitoringSpec, SecretKeyRef,
 };
 use k8s_openapi::{
     api::{
@@ -205,18 +206,18 @@ pub fn desired(
         owner: labels::owner_reference(cd, uid),
         inputs,
     };
-    let mode = cd.spec.database.mode().ok_or_else(|| {
-        Error::InvalidSpec("set exactly one of database.managed or database.external".to_owned())
-    })?;
+    let mode = cd
+        .spec
+        .database
+        .mode()
+        .ok_or_else(|| Error::InvalidSpec(DatabaseSpec::NOT_ONE_MODE.to_owned()))?;
     if cd
         .spec
         .monitoring
         .as_ref()
-        .is_some_and(|m| m.namespace_labels.is_none() && m.pod_labels.is_none())
+        .is_some_and(|m| !m.names_a_peer())
     {
-        return Err(Error::InvalidSpec(
-            "monitoring: set namespaceLabels, podLabels or both".to_owned(),
-        ));
+        return Err(Error::InvalidSpec(MonitoringSpec::NO_PEER.to_owned()));
     }
 
     let postgres = match mode {
