@@ -2,7 +2,7 @@
 //! routes that append (`POST /conversations/{id}/messages`, `POST /agents/run`).
 
 use warp::Filter;
-use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue};
 use warp::reply::Response;
 
 use crate::chat::Replay;
@@ -25,24 +25,9 @@ pub fn key() -> impl Filter<Extract = (Option<IdempotencyKey>,), Error = warp::R
     })
 }
 
-/// A JSON response whose body is exactly `body` (what the key's record keeps).
-pub fn json(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = Response::new(body.into());
-    *res.status_mut() = status;
-    let kind = if status.is_client_error() || status.is_server_error() {
-        "application/problem+json"
-    } else {
-        "application/json"
-    };
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    res
-}
-
 /// The first response to a key, sent again, marked `Idempotent-Replayed: true`.
 pub fn replayed(replay: Replay) -> Response {
-    mark(json(replay.status, replay.body))
+    mark(super::encoded_json(replay.status, replay.body))
 }
 
 pub fn mark(mut res: Response) -> Response {

@@ -9,7 +9,7 @@ use warp::reply::Response;
 
 use super::query::{Query, params};
 use super::table::{self, Operation, at_id};
-use super::{body, conversation_id, idempotency, page, respond};
+use super::{body, conversation_id, encoded_json, idempotency, message_json, page, respond};
 use crate::auth::{AuthUser, with_auth};
 use crate::chat::{self, Idempotency, Once};
 use crate::context::ApiContext;
@@ -74,7 +74,7 @@ async fn list(id: String, user: AuthUser, q: Query, ctx: ApiContext) -> Result<R
         )
     });
     rows.reverse();
-    Ok(page::reply(&rows, next))
+    Ok(page::reply_encoded(message_json::page(&rows), next))
 }
 
 #[tracing::instrument(level = "debug", name = "Appending a message", skip_all)]
@@ -111,7 +111,7 @@ async fn append(
     if let Some(idem) = idem {
         return Ok(
             match chat::append_once(&ctx, &user, id, message, &idem).await? {
-                Once::Fresh(body) => idempotency::json(StatusCode::CREATED.as_u16(), body),
+                Once::Fresh(body) => encoded_json(StatusCode::CREATED.as_u16(), body),
                 Once::Replayed(replay) => idempotency::replayed(replay),
             },
         );
@@ -121,8 +121,8 @@ async fn append(
     let appended =
         store::messages::append(&mut conn, &user.id, id, message, Slots::one(max)).await?;
     let row = chat::stored(appended, max)?;
-    Ok(warp::Reply::into_response(warp::reply::with_status(
-        warp::reply::json(&row),
-        StatusCode::CREATED,
-    )))
+    Ok(encoded_json(
+        StatusCode::CREATED.as_u16(),
+        message_json::one(&row),
+    ))
 }

@@ -6,6 +6,7 @@ mod body;
 mod conversations;
 mod health;
 mod idempotency;
+mod message_json;
 mod messages;
 mod metrics;
 mod openapi;
@@ -19,7 +20,7 @@ mod web;
 
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::Method;
+use warp::http::{HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 
 use crate::context::ApiContext;
@@ -99,6 +100,22 @@ fn respond<T: warp::Reply>(result: Result<T, ApiError>) -> Response {
         Ok(reply) => reply.into_response(),
         Err(e) => warp::Reply::into_response(e),
     }
+}
+
+/// A response whose body is JSON already encoded (a stored replay, or rows written by
+/// `message_json`); an error status gets the problem media type.
+fn encoded_json(status: u16, body: impl Into<bytes::Bytes>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = Response::new(body.into().into());
+    *res.status_mut() = status;
+    let kind = if status.is_client_error() || status.is_server_error() {
+        "application/problem+json"
+    } else {
+        "application/json"
+    };
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    res
 }
 
 /// Parses a conversation id from the path; a malformed one is a 400 with a reason.

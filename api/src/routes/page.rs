@@ -10,7 +10,15 @@ use crate::error::ApiError;
 
 /// A JSON array reply with an RFC 8288 `Link: <…>; rel="next"` header when there is more.
 pub fn reply<T: serde::Serialize>(items: &[T], next: Option<String>) -> Response {
-    let mut res = warp::Reply::into_response(warp::reply::json(&items));
+    with_link(warp::Reply::into_response(warp::reply::json(&items)), next)
+}
+
+/// [`reply`] for an array already encoded.
+pub fn reply_encoded(json: Vec<u8>, next: Option<String>) -> Response {
+    with_link(super::encoded_json(200, json), next)
+}
+
+fn with_link(mut res: Response, next: Option<String>) -> Response {
     if let Some(next) = next
         && let Ok(v) = warp::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
     {

@@ -1,0 +1,266 @@
+//! The JSON of message rows, written straight into one buffer sized up front. A history page is
+//! the API's hottest reply, and its profile put a third of a page read's instructions into
+//! serde_json: strings escaped a byte at a time, every timestamp through `collect_str`, and a
+//! `Vec` regrown as it filled. Here strings go through a SIMD escaper and timestamps and UUIDs
+//! are formatted into stack buffers. The bytes are those of `serde_json::to_vec(rows)`; the tests
+//! below hold the two together, so the derived `Serialize` stays the definition.
+
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
+use json_escape_simd::escape_into;
+use uuid::Uuid;
+
+use crate::store::messages::MessageRow;
+
+/// Field names and punctuation around a row's values, beyond its strings' own lengths.
+const ROW_OVERHEAD: usize = 256;
+
+/// A JSON array of the rows.
+pub fn page(rows: &[MessageRow]) -> Vec<u8> {
+    let size: usize = rows.iter().map(estimate).sum();
+    let mut out = Vec::with_capacity(size + 2);
+    out.push(b'[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(row, &mut out);
+    }
+    out.push(b']');
+    out
+}
+
+/// One row as a JSON object.
+pub fn one(row: &MessageRow) -> Vec<u8> {
+    let mut out = Vec::with_capacity(estimate(row));
+    write(row, &mut out);
+    out
+}
+
+fn estimate(row: &MessageRow) -> usize {
+    // The escaper reserves room for its worst case past the end; sizing for the content once
+    // more keeps that from regrowing the buffer on the last rows.
+    row.content.len() + row.sources.get().len() + ROW_OVERHEAD
+}
+
+fn write(row: &MessageRow, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"id\":");
+    uuid(&row.id, out);
+    out.extend_from_slice(b",\"conversation_id\":");
+    uuid(&row.conversation_id.as_uuid(), out);
+    out.extend_from_slice(b",\"role\":\"");
+    out.extend_from_slice(row.role.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"content\":");
+    escape_into(&row.content, out);
+    out.extend_from_slice(b",\"sources\":");
+    out.extend_from_slice(row.sources.get().as_bytes());
+    out.extend_from_slice(b",\"agent_type\":");
+    match &row.agent_type {
+        Some(agent) => escape_into(agent, out),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"status\":\"");
+    out.extend_from_slice(row.status.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"created_at\":\"");
+    timestamp(&row.created_at, out);
+    out.extend_from_slice(b"\"}");
+}
+
+fn uuid(id: &Uuid, out: &mut Vec<u8>) {
+    let mut buf = Uuid::encode_buffer();
+    out.push(b'"');
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
+    out.push(b'"');
+}
+
+/// RFC 3339 as chrono's `Serialize` writes it (`SecondsFormat::AutoSi`, `Z`): the fraction in
+/// groups of three digits, as many as it needs. Years outside 0–9999 and leap seconds are left to
+/// chrono itself; PostgreSQL's `now()` gives neither.
+fn timestamp(at: &DateTime<Utc>, out: &mut Vec<u8>) {
+    let year = at.year();
+    let nano = at.nanosecond();
+    if !(0..=9999).contains(&year) || nano >= 1_000_000_000 {
+        let text = at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    let mut buf = [0u8; 30];
+    let mut n = 0;
+    let mut digits = |value: u32, width: usize| {
+        let mut v = value;
+        for i in (0..width).rev() {
+            buf[n + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        n += width;
+    };
+    digits(year as u32, 4);
+    digits(at.month(), 2);
+    digits(at.day(), 2);
+    digits(at.hour(), 2);
+    digits(at.minute(), 2);
+    digits(at.second(), 2);
+    let (fraction, width) = match nano {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1_000 == 0 => (n / 1_000, 6),
+        n => (n, 9),
+    };
+    digits(fraction, width);
+    let [
+        y0,
+        y1,
+        y2,
+        y3,
+        mo0,
+        mo1,
+        d0,
+        d1,
+        h0,
+        h1,
+        mi0,
+        mi1,
+        s0,
+        s1,
+        ..,
+    ] = buf;
+    out.extend_from_slice(&[
+        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1,
+    ]);
+    if width > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&buf[14..14 + width]);
+    }
+    out.push(b'Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use rand::{Rng, SeedableRng};
+    use serde_json::value::RawValue;
+
+    use super::*;
+    use crate::domain::{ConversationId, MessageStatus, Role};
+
+    /// Text that exercises every escape: quotes, backslashes, each control character, DEL,
+    /// U+2028/U+2029 (left as they are by serde_json), and multi-byte characters at every offset
+    /// of the escaper's 16- and 32-byte blocks.
+    fn text(rng: &mut impl Rng) -> String {
+        const PIECES: &[&str] = &[
+            "a",
+            "Z",
+            " ",
+            "\"",
+            "\\",
+            "/",
+            "\u{7f}",
+            "\u{2028}",
+            "\u{2029}",
+            "é",
+            "ロボット",
+            "🤖",
+            "<script>",
+            "ROS 2 ",
+            "\u{fffd}",
+        ];
+        let len = rng.random_range(0..120);
+        (0..len)
+            .map(|_| {
+                if rng.random_bool(0.2) {
+                    char::from(rng.random_range(0u8..0x20)).to_string()
+                } else {
+                    PIECES[rng.random_range(0..PIECES.len())].to_owned()
+                }
+            })
+            .collect()
+    }
+
+    fn at(rng: &mut impl Rng) -> DateTime<Utc> {
+        let secs = rng.random_range(-62_000_000_000i64..300_000_000_000);
+        let nano = match rng.random_range(0..5) {
+            0 => 0,
+            1 => rng.random_range(0..1000) * 1_000_000,
+            2 => rng.random_range(0..1_000_000) * 1_000,
+            3 => rng.random_range(0..1_000_000_000),
+            _ => rng.random_range(1_000_000_000..2_000_000_000), // a leap second
+        };
+        Utc.timestamp_opt(secs, nano).single().unwrap_or_default()
+    }
+
+    fn row(rng: &mut impl Rng) -> MessageRow {
+        let sources = if rng.random_bool(0.5) {
+            "[]".to_owned()
+        } else {
+            serde_json::json!([{ "title": text(rng), "score": 0.5, "url": "/docs/x#a" }])
+                .to_string()
+        };
+        MessageRow {
+            id: Uuid::from_u128(rng.random()),
+            conversation_id: ConversationId::parse(&Uuid::from_u128(rng.random()).to_string())
+                .unwrap(),
+            role: if rng.random_bool(0.5) {
+                Role::User
+            } else {
+                Role::Assistant
+            },
+            content: text(rng),
+            sources: RawValue::from_string(sources).unwrap(),
+            agent_type: rng.random_bool(0.5).then(|| text(rng)),
+            status: [
+                MessageStatus::Complete,
+                MessageStatus::Incomplete,
+                MessageStatus::Failed,
+            ][rng.random_range(0..3)],
+            created_at: at(rng),
+        }
+    }
+
+    #[test]
+    fn pages_are_byte_for_byte_what_serde_json_writes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for n in [0, 1, 2, 50, 200] {
+            for _ in 0..20 {
+                let rows: Vec<_> = (0..n).map(|_| row(&mut rng)).collect();
+                let expected = serde_json::to_vec(&rows).unwrap();
+                assert_eq!(
+                    String::from_utf8(page(&rows)).unwrap(),
+                    String::from_utf8(expected).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_row_is_what_serde_json_writes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..500 {
+            let row = row(&mut rng);
+            assert_eq!(one(&row), serde_json::to_vec(&row).unwrap());
+        }
+    }
+
+    #[test]
+    fn timestamps_match_chrono_at_the_edges() {
+        for (secs, nano) in [
+            (0, 0),
+            (0, 1),
+            (0, 999_999_999),
+            (1_764_000_000, 120_000_000),
+            (1_764_000_000, 123_456_000),
+            (253_402_300_799, 999_999_000), // 9999-12-31T23:59:59.999999
+            (253_402_300_800, 0),           // year 10000
+            (-62_167_219_200, 0),           // year 0
+            (-62_167_219_201, 0),           // year -1
+            (1_483_228_799, 1_500_000_000), // a leap second
+        ] {
+            let at = Utc.timestamp_opt(secs, nano).single().unwrap();
+            let mut out = Vec::new();
+            timestamp(&at, &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                "{secs}.{nano}"
+            );
+        }
+    }
+}
