@@ -155,6 +155,21 @@ pub enum TelemetryError {
     AlreadySet,
 }
 
+/// A log writer off the request path. Its worker thread writes every line it takes off the
+/// channel into the buffer and then flushes, so a burst of lines costs one `write(2)` instead of
+/// one each, and no line waits longer than the channel takes to drain. Not lossy: when the
+/// channel is full, a request waits rather than a security event being dropped.
+fn off_thread<W: std::io::Write + Send + 'static>(
+    out: W,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, out))
+}
+
 /// Installs the process-wide subscriber. Call once, before the async runtime starts (the OTLP
 /// exporter's blocking HTTP client must not be created inside it).
 pub fn init(
@@ -168,16 +183,17 @@ pub fn init(
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| TelemetryError::LogDir(dir.display().to_string(), e))?;
-            let (general, g1) =
-                tracing_appender::non_blocking(tracing_appender::rolling::never(dir, "api.log"));
-            let (security, g2) = tracing_appender::non_blocking(tracing_appender::rolling::never(
-                dir,
-                "security.log",
-            ));
+            let never = |name| tracing_appender::rolling::never(dir, name);
+            let (general, g1) = off_thread(never("api.log"));
+            let (security, g2) = off_thread(never("security.log"));
             writers.extend([g1, g2]);
             json_layers(general, security, false).boxed()
         }
-        None => json_layers(std::io::stdout, std::io::stdout, true).boxed(),
+        None => {
+            let (stdout, guard) = off_thread(std::io::stdout());
+            writers.push(guard);
+            json_layers(stdout.clone(), stdout, true).boxed()
+        }
     };
     let (otel, tracer) = match otlp_endpoint {
         Some(_) => {
