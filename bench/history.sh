@@ -16,6 +16,11 @@
 # The postmaster's affinity is set for the split runs and restored afterwards.
 #
 # Results: markdown tables on stdout and in bench/results/history.md.
+#
+# PROFILE=1: instead, the API runs under callgrind (one load at a time, WORKERS connections for
+# DURATION seconds after a warm-up), and each load reports the instructions the API spent per
+# request with the functions that spent them: bench/results/profile-read.txt, profile-append.txt
+# (the dumps beside them, callgrind-*.out, for callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
@@ -35,8 +40,8 @@ else
   PG_PRIVATE_DURABLE=1 pg_private_up "$PG_DIR"
   PGURL=${TEST_DATABASE_URL%/postgres}
 fi
-if ! command -v hey >/dev/null || ! command -v wrk >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq hey wrk >/dev/null
+if ! command -v hey >/dev/null || ! command -v wrk >/dev/null || ! command -v valgrind >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq hey wrk valgrind >/dev/null
 fi
 
 cargo build --release --locked -p chatplane-api --bin chatplane-api --example bench_auth
@@ -83,13 +88,14 @@ set_layout() {
   fi
 }
 
+WRAP=()
 start_api() {
   DATABASE_URL="$PGURL/$DB" AUTH_URL="$auth_url" AUTH_ISSUER="$issuer" AUTH_AUDIENCE="$issuer" \
     LISTEN_ADDR="127.0.0.1:$PORT" METRICS_ADDR=127.0.0.1:0 LOG_DIR="$work/logs" DATABASE_MAX_CONNECTIONS=$((WORKERS + 2)) \
     MAX_MESSAGES_PER_CONVERSATION=100000000 \
-    "${PIN[@]}" "$BIN" serve &
+    "${PIN[@]}" "${WRAP[@]}" "$BIN" serve &
   api_pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.2; done
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.2; done
   echo "the API did not become ready" >&2
   return 1
 }
@@ -138,7 +144,29 @@ pgbench_run() {
 
 summary() { python3 bench/summarize.py "$@"; }
 
+# profile NAME METHOD PATH_SUFFIX: callgrind's count from after a warm-up to the end of the load.
+profile() {
+  local name=$1 method=$2 suffix=$3 out="$work/callgrind.$1"
+  WRAP=(valgrind --tool=callgrind --callgrind-out-file="$out" --instr-atstart=no)
+  start_api
+  DURATION=2 wrk_run "warm-$name" "$method" "$suffix"
+  callgrind_control --instr=on "$api_pid" >/dev/null
+  wrk_run "$name" "$method" "$suffix"
+  callgrind_control --instr=off "$api_pid" >/dev/null
+  stop_api
+  WRAP=()
+  cp "$out" "bench/results/callgrind-$name.out"
+  python3 bench/summarize.py profile "$work/$name.wrk" "bench/results/callgrind-$name.out" \
+    | tee "bench/results/profile-$name.txt"
+}
+
 mkdir -p bench/results
+if [ -n "${PROFILE:-}" ]; then
+  profile read GET '?limit=50'
+  profile append POST ''
+  exit 0
+fi
+
 : >bench/results/history.md
 for layout in $LAYOUTS; do
   set_layout "$layout"

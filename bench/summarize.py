@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
 
 
@@ -89,11 +90,48 @@ def table(work, layout, workers, duration):
     print("\n".join(rows))
 
 
+def profile(wrk_path, dumps, top=25):
+    """Instructions per request from a callgrind dump of one load: the total, then the functions
+    that spent the most, inclusive (with what they call) and exclusive (their own code)."""
+    requests = 0
+    with open(wrk_path) as fh:
+        for line in fh:
+            if line.startswith("WRK "):
+                requests = json.loads(line[4:])["requests"]
+    if not requests:
+        raise SystemExit(f"no requests in {wrk_path}")
+    print(f"requests served: {requests}")
+    for mode in ("yes", "no"):
+        out = subprocess.run(
+            ["callgrind_annotate", f"--inclusive={mode}", "--threshold=99"] + dumps,
+            check=True, capture_output=True, text=True,
+        ).stdout
+        rows, total = [], None
+        for line in out.splitlines():
+            m = re.match(r"\s*([0-9,]+) \(\s*[0-9.]+%\)\s+(.*)", line)
+            if not m:
+                continue
+            ir = int(m.group(1).replace(",", ""))
+            if "PROGRAM TOTALS" in m.group(2):
+                total = ir
+            else:
+                rows.append((ir, m.group(2).split(" [")[0]))
+        if total is None:
+            raise SystemExit("no totals in callgrind_annotate's output")
+        if mode == "yes":
+            print(f"instructions per request: {total / requests:,.0f}")
+        print(f"\n{'inclusive' if mode == 'yes' else 'exclusive'}: instructions per request, share")
+        for ir, name in rows[:top]:
+            print(f"{ir / requests:>10,.0f}  {ir / total:6.1%}  {name[:150]}")
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "rate":
         print(f"{wrk(sys.argv[2])[0]:.1f}")
     elif cmd == "table":
         table(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+    elif cmd == "profile":
+        profile(sys.argv[2], sys.argv[3:])
     else:
         sys.exit(f"unknown command {cmd}")
