@@ -115,7 +115,7 @@ for n in "${sizes[@]}"; do
   operator_requests >"$work/op.0"
   load_start=$(cut -d' ' -f1-3 /proc/loadavg)
   started=$SECONDS
-  k apply -f "$work/cds.yaml" >/dev/null
+  k apply --server-side -f "$work/cds.yaml" >/dev/null
   applied=$((SECONDS - started))
   done_count=0
   until ((done_count == n)) || ((SECONDS - started >= BENCH_TIMEOUT)); do

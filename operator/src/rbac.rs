@@ -34,8 +34,8 @@ pub fn cluster_permissions() -> BTreeSet<Permission> {
     let mut rules = BTreeSet::new();
     for kind in Kind::ALL {
         let verbs: &[&str] = if kind.created_once() {
-            // `apply::create_if_missing`: a metadata read, then a create.
-            &["get", "create"]
+            // `apply::create_if_missing`: a create, whose 409 says it exists.
+            &["create"]
         } else {
             // Server-side apply: a patch that creates the object when it is missing.
             &["create", "patch"]
@@ -55,7 +55,8 @@ pub fn cluster_permissions() -> BTreeSet<Permission> {
     // Children's owner references set blockOwnerDeletion, which the API server allows only to
     // whoever may update the owner's finalizers.
     grant(&mut rules, &group, &subresource("finalizers"), &["update"]);
-    // `reconcile::check_references`: the corpus ConfigMap a spec names (Secrets: `get` above).
+    // `reconcile::check_references`: the Secrets and the corpus ConfigMap a spec names.
+    grant_on::<Secret>(&mut rules, &["get"]);
     grant_on::<ConfigMap>(&mut rules, &["get"]);
     // `reconcile::apply_spec`: the Ingress of a removed `spec.ingress`.
     grant_on::<Ingress>(&mut rules, &["delete"]);

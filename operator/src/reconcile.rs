@@ -131,10 +131,31 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
         Err(error) => return Err(error),
     };
 
-    // In apply order; the workloads come back as stored (or as cached, when nothing changed).
+    // The generated Secrets first, then every other object at once: nothing in Kubernetes needs
+    // them in order (a pod waits for its Secret), and one round trip per reconcile instead of one
+    // per object is what bounds how fast a thousand resources are taken up. Results are read in
+    // apply order, so the first refusal in that order is the one shown. The workloads come back
+    // as stored (or as cached, when nothing changed).
+    let (secrets, others): (Vec<_>, Vec<_>) = desired
+        .objects()
+        .into_iter()
+        .partition(|o| o.kind().created_once());
+    let mut results = Vec::with_capacity(secrets.len() + others.len());
+    for object in &secrets {
+        let result = apply_object(&ctx, &names, *object).await;
+        let failed = result.is_err();
+        results.push(result);
+        if failed {
+            break;
+        }
+    }
+    if results.iter().all(Result::is_ok) {
+        results.extend(
+            futures::future::join_all(others.iter().map(|o| apply_object(&ctx, &names, *o))).await,
+        );
+    }
     let (mut postgres, mut auth, mut api) = (None, None, None);
-    for object in desired.objects() {
-        let applied = apply_object(&ctx, &names, object).await;
+    for (object, applied) in secrets.into_iter().chain(others).zip(results) {
         let workload = match applied {
             Ok(workload) => workload,
             Err(error) => {
@@ -196,7 +217,8 @@ enum Workload {
 }
 
 /// Applies one owned object unless nothing changed (`apply_unless_current`); a generated
-/// Secret is created when missing, and looked for only until this process has seen it.
+/// Secret is created when missing (a create whose 409 means it exists), sent only until this
+/// process has seen it.
 async fn apply_object(ctx: &Context, names: &Names, object: Object<'_>) -> Result<Workload> {
     let namespace = names.namespace.as_str();
     let name = object.name();

@@ -84,18 +84,17 @@ async fn reconcile_creates_secrets_then_server_side_applies_every_object_with_on
 
     let expected = desired(&cd, &test_inputs(), &GeneratedValues::placeholders()).unwrap();
     let base = format!("/api/v1/namespaces/{NAMESPACE}");
-    // Generated secrets: a metadata-only existence check, then a create; never an apply.
+    // Generated secrets: one create each, without a lookup first; never an apply.
     for name in ["chat-auth-secret", "chat-database"] {
         let calls: Vec<_> = recorded
             .iter()
             .filter(|r| r.path().starts_with(&format!("{base}/secrets")))
             .filter(|r| r.path().ends_with(name) || r.body["metadata"]["name"] == name)
             .collect();
-        assert_eq!(calls.len(), 2, "{name}: {calls:#?}");
-        assert_eq!(calls[0].method, "GET");
-        assert_eq!(calls[1].method, "POST");
+        assert_eq!(calls.len(), 1, "{name}: {calls:#?}");
+        assert_eq!(calls[0].method, "POST");
         assert_eq!(
-            calls[1].uri,
+            calls[0].uri,
             format!("{base}/secrets?&fieldManager=chatplane-operator")
         );
     }
@@ -200,10 +199,12 @@ async fn an_existing_generated_secret_is_never_replaced() {
         .iter()
         .filter(|r| r.path().contains("/secrets"))
         .collect();
+    // Each create is answered 409 and the stored Secret kept: nothing is read, replaced or
+    // patched.
     assert_eq!(secret_calls.len(), 2, "{secret_calls:#?}");
     assert!(
-        secret_calls.iter().all(|r| r.method == "GET"),
-        "only existence checks: {secret_calls:#?}"
+        secret_calls.iter().all(|r| r.method == "POST"),
+        "only creates: {secret_calls:#?}"
     );
 }
 
@@ -724,7 +725,7 @@ async fn with_the_cache_current_a_reconcile_sends_nothing_and_a_child_status_cha
             let after_first = sent(&ctx);
             fill_caches(&ctx, &mut writers, &settled).await;
             let filled = sent(&ctx);
-            // Nothing changed: no apply, no Secret lookup, no status patch.
+            // Nothing changed: no apply, no Secret create, no status patch.
             reconcile(Arc::new(settled.clone()), ctx.clone())
                 .await
                 .unwrap();
