@@ -37,8 +37,8 @@ pub fn one(row: &MessageRow) -> Vec<u8> {
 }
 
 fn estimate(row: &MessageRow) -> usize {
-    // The escaper reserves room for its worst case past the end; sizing for the content once
-    // more keeps that from regrowing the buffer on the last rows.
+    // Room for the strings as they are plus the field names; where escaping needs more, the
+    // escaper reserves its worst case itself.
     row.content.len() + row.sources.get().len() + ROW_OVERHEAD
 }
 
