@@ -132,23 +132,16 @@ async fn apply_spec(cd: Arc<ChatDeployment>, ctx: Arc<Context>) -> Result<Action
     };
 
     // The generated Secrets first, then every other object at once: nothing in Kubernetes needs
-    // them in order (a pod waits for its Secret), and one round trip per reconcile instead of one
-    // per object is what bounds how fast a thousand resources are taken up. Results are read in
-    // apply order, so the first refusal in that order is the one shown. The workloads come back
-    // as stored (or as cached, when nothing changed).
+    // them in order (a pod waits for its Secret), and two round trips per reconcile instead of
+    // one per object is what bounds how fast a thousand resources are taken up. Results are read
+    // in apply order, so the first refusal in that order is the one shown. The workloads come
+    // back as stored (or as cached, when nothing changed).
     let (secrets, others): (Vec<_>, Vec<_>) = desired
         .objects()
         .into_iter()
         .partition(|o| o.kind().created_once());
-    let mut results = Vec::with_capacity(secrets.len() + others.len());
-    for object in &secrets {
-        let result = apply_object(&ctx, &names, *object).await;
-        let failed = result.is_err();
-        results.push(result);
-        if failed {
-            break;
-        }
-    }
+    let mut results =
+        futures::future::join_all(secrets.iter().map(|o| apply_object(&ctx, &names, *o))).await;
     if results.iter().all(Result::is_ok) {
         results.extend(
             futures::future::join_all(others.iter().map(|o| apply_object(&ctx, &names, *o))).await,

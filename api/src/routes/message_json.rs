@@ -83,54 +83,39 @@ fn timestamp(at: &DateTime<Utc>, out: &mut Vec<u8>) {
         out.extend_from_slice(text.as_bytes());
         return;
     }
-    let mut buf = [0u8; 30];
-    let mut n = 0;
-    let mut digits = |value: u32, width: usize| {
-        let mut v = value;
-        for i in (0..width).rev() {
-            buf[n + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        n += width;
-    };
-    digits(year as u32, 4);
-    digits(at.month(), 2);
-    digits(at.day(), 2);
-    digits(at.hour(), 2);
-    digits(at.minute(), 2);
-    digits(at.second(), 2);
+    digits(out, year as u32, 4);
+    out.push(b'-');
+    digits(out, at.month(), 2);
+    out.push(b'-');
+    digits(out, at.day(), 2);
+    out.push(b'T');
+    digits(out, at.hour(), 2);
+    out.push(b':');
+    digits(out, at.minute(), 2);
+    out.push(b':');
+    digits(out, at.second(), 2);
     let (fraction, width) = match nano {
         0 => (0, 0),
         n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
         n if n % 1_000 == 0 => (n / 1_000, 6),
         n => (n, 9),
     };
-    digits(fraction, width);
-    let [
-        y0,
-        y1,
-        y2,
-        y3,
-        mo0,
-        mo1,
-        d0,
-        d1,
-        h0,
-        h1,
-        mi0,
-        mi1,
-        s0,
-        s1,
-        ..,
-    ] = buf;
-    out.extend_from_slice(&[
-        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1,
-    ]);
     if width > 0 {
         out.push(b'.');
-        out.extend_from_slice(&buf[14..14 + width]);
+        digits(out, fraction, width);
     }
     out.push(b'Z');
+}
+
+/// `value` in `width` decimal digits, zero-padded.
+fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    let mut v = value;
+    for digit in out[start..].iter_mut().rev() {
+        *digit = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 #[cfg(test)]
