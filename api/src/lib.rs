@@ -19,6 +19,8 @@ pub mod error;
 pub mod fuzzing;
 /// Corpus ingestion (`chatplane-api ingest <dir>`, and at start-up).
 pub mod ingest;
+/// Log lines written in batches by one thread.
+pub mod log_buffer;
 /// Prometheus metrics.
 pub mod metrics;
 /// Retrieval, the model client, extractive answers.

@@ -10,6 +10,8 @@ use std::fmt;
 use std::path::Path;
 
 use serde_json::{Map, Value};
+
+use crate::log_buffer::{self, Batching, FlushGuard};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
@@ -131,7 +133,7 @@ where
 
 /// Keeps the log writers and the trace exporter alive; dropping it flushes them.
 pub struct TelemetryGuard {
-    _writers: Vec<tracing_appender::non_blocking::WorkerGuard>,
+    _writers: Vec<FlushGuard>,
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
@@ -149,25 +151,12 @@ impl Drop for TelemetryGuard {
 pub enum TelemetryError {
     #[error("cannot open log directory {0}: {1}")]
     LogDir(String, std::io::Error),
+    #[error("cannot open log file {0}: {1}")]
+    LogFile(String, std::io::Error),
     #[error("cannot set up the OTLP exporter: {0}")]
     Otlp(String),
     #[error("a global subscriber is already set")]
     AlreadySet,
-}
-
-/// A log writer off the request path. Its worker thread writes every line it takes off the
-/// channel into the buffer and then flushes, so a burst of lines costs one `write(2)` instead of
-/// one each, and no line waits longer than the channel takes to drain. Not lossy: when the
-/// channel is full, a request waits rather than a security event being dropped.
-fn off_thread<W: std::io::Write + Send + 'static>(
-    out: W,
-) -> (
-    tracing_appender::non_blocking::NonBlocking,
-    tracing_appender::non_blocking::WorkerGuard,
-) {
-    tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, out))
 }
 
 /// Installs the process-wide subscriber. Call once, before the async runtime starts (the OTLP
@@ -183,14 +172,24 @@ pub fn init(
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| TelemetryError::LogDir(dir.display().to_string(), e))?;
-            let never = |name| tracing_appender::rolling::never(dir, name);
-            let (general, g1) = off_thread(never("api.log"));
-            let (security, g2) = off_thread(never("security.log"));
+            let buffered = |name: &str| {
+                let path = dir.join(name);
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .and_then(|file| log_buffer::spawn(name, file, Batching::default()))
+                    .map_err(|e| TelemetryError::LogFile(path.display().to_string(), e))
+            };
+            let (general, g1) = buffered("api.log")?;
+            let (security, g2) = buffered("security.log")?;
             writers.extend([g1, g2]);
             json_layers(general, security, false).boxed()
         }
         None => {
-            let (stdout, guard) = off_thread(std::io::stdout());
+            let (stdout, guard) =
+                log_buffer::spawn("stdout", std::io::stdout(), Batching::default())
+                    .map_err(|e| TelemetryError::LogFile("stdout".into(), e))?;
             writers.push(guard);
             json_layers(stdout.clone(), stdout, true).boxed()
         }
