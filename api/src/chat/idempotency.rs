@@ -162,7 +162,7 @@ pub async fn append_once(
     message: NewMessage,
     idem: &Idempotency,
 ) -> Result<Once, ApiError> {
-    let mut tx = ctx.db.begin().await?;
+    let mut tx = store::begin(&ctx.db).await?;
     let claimed = match store::idempotency::claim(
         &mut tx,
         &user.id,

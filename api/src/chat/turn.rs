@@ -217,7 +217,7 @@ async fn store_question(
             }
             None => start_conversation(ctx, user, &title()).await?.id,
         };
-        let mut conn = ctx.db.acquire().await?;
+        let mut conn = store::acquire(&ctx.db).await?;
         let appended = store::messages::append(
             &mut conn,
             &user.id,
@@ -232,7 +232,7 @@ async fn store_question(
     // The key's record, the conversation (when this creates one) and the question are written
     // in one transaction: a retry finds all of them or none.
     let claimed = with_user_row(ctx, user, || async {
-        let mut tx = ctx.db.begin().await?;
+        let mut tx = store::begin(&ctx.db).await?;
         let limits = &ctx.limits;
         if !store::idempotency::claim(
             &mut tx,
@@ -465,12 +465,12 @@ impl Turn {
         };
         let appended = match &self.idem {
             None => {
-                let mut conn = self.ctx.db.acquire().await?;
+                let mut conn = store::acquire(&self.ctx.db).await?;
                 store::messages::append(&mut conn, &self.owner, self.conversation, message, slots)
                     .await?
             }
             Some(key) => {
-                let mut tx = self.ctx.db.begin().await?;
+                let mut tx = store::begin(&self.ctx.db).await?;
                 let appended = store::messages::append(
                     &mut tx,
                     &self.owner,

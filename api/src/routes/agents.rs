@@ -91,8 +91,10 @@ pub fn routes(
         .and(idempotency::key())
         .and(body::json::<RunRequest>(limits))
         .and(with_ctx)
+        // Boxed: a turn's future is the largest of any route's, and the route tree's future,
+        // which every request moves, would be as large (see `store::acquire`).
         .then(|user, accept, key, body, ctx| async move {
-            respond(run(user, accept, key, body, ctx).await)
+            respond(Box::pin(run(user, accept, key, body, ctx)).await)
         })
 }
 

@@ -117,7 +117,7 @@ async fn append(
         );
     }
     let max = ctx.limits.max_messages_per_conversation;
-    let mut conn = ctx.db.acquire().await?;
+    let mut conn = store::acquire(&ctx.db).await?;
     let appended =
         store::messages::append(&mut conn, &user.id, id, message, Slots::one(max)).await?;
     let row = chat::stored(appended, max)?;

@@ -25,7 +25,7 @@ pub async fn messages(
     size: PageSize,
     timeout: std::time::Duration,
 ) -> Result<Vec<SearchHit>, sqlx::Error> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::begin(db).await?;
     sqlx::query("SELECT set_config('statement_timeout', $1, true)")
         .bind(format!("{}ms", timeout.as_millis()))
         .execute(&mut *tx)
