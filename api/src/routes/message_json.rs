@@ -39,7 +39,7 @@ pub fn one(row: &MessageRow) -> Vec<u8> {
 fn estimate(row: &MessageRow) -> usize {
     // Room for the strings as they are plus the field names; where escaping needs more, the
     // escaper reserves its worst case itself.
-    row.content.len() + row.sources.get().len() + ROW_OVERHEAD
+    row.content.len() + row.sources.as_str().len() + ROW_OVERHEAD
 }
 
 fn write(row: &MessageRow, out: &mut Vec<u8>) {
@@ -52,7 +52,7 @@ fn write(row: &MessageRow, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\",\"content\":");
     escape_into(&row.content, out);
     out.extend_from_slice(b",\"sources\":");
-    out.extend_from_slice(row.sources.get().as_bytes());
+    out.extend_from_slice(row.sources.as_str().as_bytes());
     out.extend_from_slice(b",\"agent_type\":");
     match &row.agent_type {
         Some(agent) => escape_into(agent, out),
@@ -120,9 +120,9 @@ fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::StoredJson;
     use chrono::TimeZone;
     use rand::{Rng, SeedableRng};
-    use serde_json::value::RawValue;
 
     use super::*;
     use crate::domain::{ConversationId, MessageStatus, Role};
@@ -189,7 +189,7 @@ mod tests {
                 Role::Assistant
             },
             content: text(rng),
-            sources: RawValue::from_string(sources).unwrap(),
+            sources: StoredJson::from_valid(&sources),
             agent_type: rng.random_bool(0.5).then(|| text(rng)),
             status: [
                 MessageStatus::Complete,

@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::StoredJson;
 use crate::domain::{
     ConversationId, Cursor, MessageContent, MessageStatus, PageSize, Role, Sources, UserId,
 };
@@ -15,7 +15,7 @@ pub struct MessageRow {
     pub role: Role,
     pub content: String,
     /// Passed through as stored: history reads never need to look inside.
-    pub sources: Box<RawValue>,
+    pub sources: StoredJson,
     pub agent_type: Option<String>,
     pub status: MessageStatus,
     pub created_at: DateTime<Utc>,
@@ -54,7 +54,7 @@ pub async fn page(
 ) -> Result<Option<Vec<MessageRow>>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT m.id AS "id?", c.id AS "conversation_id: ConversationId", m.role AS "role?: Role",
-                m.content AS "content?", m.sources AS "sources?: Box<RawValue>",
+                m.content AS "content?", m.sources AS "sources?: StoredJson",
                 m.agent_type AS "agent_type?", m.status AS "status?: MessageStatus",
                 m.created_at AS "created_at?"
            FROM conversations c
@@ -142,7 +142,7 @@ pub async fn append(
          INSERT INTO messages (id, conversation_id, role, content, sources, agent_type, status)
          SELECT $3, c.id, $4, $5, $6, $7, $8 FROM c
          RETURNING id, conversation_id AS "conversation_id: ConversationId", role AS "role: Role",
-                   content, sources AS "sources: Box<RawValue>", agent_type,
+                   content, sources AS "sources: StoredJson", agent_type,
                    status AS "status: MessageStatus", created_at"#,
         conversation.as_uuid(),
         owner.as_ref(),

@@ -10,7 +10,10 @@ pub mod corpus;
 pub mod idempotency;
 pub mod messages;
 pub mod search;
+mod stored_json;
 pub mod users;
+
+pub use stored_json::StoredJson;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
