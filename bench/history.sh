@@ -15,6 +15,11 @@
 #           the database has the same CPU in the API run as in the pgbench run.
 # The postmaster's affinity is set for the split runs and restored afterwards.
 #
+# API_BINS="label=path ...": prebuilt API binaries (e.g. an older commit's release build) run one
+# after the other in each layout, beside the one pgbench run, for before/after tables from one run
+# (default: this tree's build as `this`). Where perf can count tracepoints, each wrk run also
+# reports the API's system calls and context switches per request (all its threads).
+#
 # Results: markdown tables on stdout and in bench/results/history.md.
 #
 # PROFILE=1: instead, the API runs under callgrind (one load at a time, WORKERS connections for
@@ -40,12 +45,17 @@ else
   PG_PRIVATE_DURABLE=1 pg_private_up "$PG_DIR"
   PGURL=${TEST_DATABASE_URL%/postgres}
 fi
-if ! command -v hey >/dev/null || ! command -v wrk >/dev/null || ! command -v valgrind >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq hey wrk valgrind >/dev/null
+if ! command -v hey >/dev/null || ! command -v wrk >/dev/null || ! command -v valgrind >/dev/null \
+  || ! command -v perf >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq hey wrk valgrind linux-perf >/dev/null
 fi
+# Tracepoint counting needs a kernel that allows it (perf_event_paranoid, tracefs).
+COUNT_SYSCALLS=''
+perf stat -e raw_syscalls:sys_enter,context-switches -o /dev/null true 2>/dev/null && COUNT_SYSCALLS=1
 
 cargo build --release --locked -p chatplane-api --bin chatplane-api --example bench_auth
 BIN="$CARGO_TARGET_DIR/release/chatplane-api"
+read -ra APIS <<<"${API_BINS:-this=$BIN}"
 AUTH_BIN="$CARGO_TARGET_DIR/release/examples/bench_auth"
 CORES=$(nproc)
 POSTMASTER=$(head -n 1 "$(psql -Atqc 'SHOW data_directory' "$PGURL/postgres")/postmaster.pid")
@@ -108,6 +118,8 @@ stop_api() {
 
 # CPU seconds the API process has used so far (user + system).
 api_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$api_pid/stat"; }
+# CPU seconds the whole PostgreSQL cluster has used so far (every backend and helper process).
+db_cpu() { python3 bench/summarize.py dbcpu "$POSTMASTER"; }
 
 # wrk_run NAME METHOD PATH_SUFFIX: peak rate, one thread and connection per worker.
 wrk_run() {
@@ -116,10 +128,23 @@ wrk_run() {
   for i in $(seq 0 $((WORKERS - 1))); do
     echo "$method /conversations/$(conv "$i")/messages$suffix $(token "$i")" >>"$work/$name.targets"
   done
+  local perf_pid=''
+  if [ -n "$COUNT_SYSCALLS" ] && [ -z "${WRAP[*]}" ]; then
+    perf stat -x, -e raw_syscalls:sys_enter,context-switches -o "$work/$name.perf" -p "$api_pid" &
+    perf_pid=$!
+  fi
   before=$(api_cpu)
+  db_before=$(db_cpu)
   BENCH_TARGETS="$work/$name.targets" "${PIN[@]}" wrk -t "$WORKERS" -c "$WORKERS" -d "${DURATION}s" \
     -s bench/wrk.lua "http://127.0.0.1:$PORT" >"$work/$name.wrk"
   echo "CPU $(python3 -c "print($(api_cpu) - $before)")" >>"$work/$name.wrk"
+  echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")" >>"$work/$name.wrk"
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    awk -F, '$3 ~ /sys_enter/ { print "SYSCALLS " $1 } $3 ~ /context-switches/ { print "SWITCHES " $1 }' \
+      "$work/$name.perf" >>"$work/$name.wrk"
+  fi
 }
 
 # hey_run NAME METHOD PATH_SUFFIX RATE_PER_WORKER: open loop at a fixed rate, raw latencies as CSV.
@@ -137,9 +162,12 @@ hey_run() {
 }
 
 pgbench_run() {
-  local name=$1 sql=$2
+  local name=$1 sql=$2 db_before
+  db_before=$(db_cpu)
   (cd "$work" && "${PIN[@]}" pgbench -n -M prepared -c "$WORKERS" -j 2 -T "$DURATION" -l \
      --log-prefix="$name" -f "$OLDPWD/$sql" "$PGURL/$DB" >"$work/$name.out" 2>&1)
+  sleep 1 # pgbench's backends exit after it does: let the postmaster reap them into its count
+  echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")" >>"$work/$name.out"
 }
 
 summary() { python3 bench/summarize.py "$@"; }
@@ -162,26 +190,42 @@ profile() {
 
 mkdir -p bench/results
 if [ -n "${PROFILE:-}" ]; then
-  profile read GET '?limit=50'
-  profile append POST ''
+  for entry in "${APIS[@]}"; do
+    label=${entry%%=*}
+    BIN=${entry#*=}
+    tag=''
+    [ "$label" = this ] || tag="-$label"
+    profile "read$tag" GET '?limit=50'
+    profile "append$tag" POST ''
+  done
   exit 0
 fi
 
 : >bench/results/history.md
+labels=()
+for entry in "${APIS[@]}"; do labels+=("${entry%%=*}"); done
+# Reads first, then appends; after every run that appended, VACUUM ANALYZE outside the
+# measurement, so no run pays for autovacuum's work on another run's rows.
+vacuum() { psql -q "$PGURL/$DB" -c 'VACUUM ANALYZE' >/dev/null; }
 for layout in $LAYOUTS; do
   set_layout "$layout"
-  start_api
   dir="$work/$layout"
   mkdir -p "$dir"
-  wrk_run "$layout/read_api" GET '?limit=50'
-  pgbench_run "$layout/read_pg" bench/sql/read_page.sql
-  wrk_run "$layout/append_api" POST ''
-  pgbench_run "$layout/append_pg" bench/sql/append.sql
-  read_rate=$(summary rate "$dir/read_api.wrk")
-  append_rate=$(summary rate "$dir/append_api.wrk")
-  hey_run "$layout/read_half" GET '?limit=50' "$(python3 -c "print(max(1, int($read_rate / 2 / $WORKERS)))")"
-  hey_run "$layout/append_half" POST '' "$(python3 -c "print(max(1, int($append_rate / 2 / $WORKERS)))")"
-  stop_api
-  summary table "$dir" "$layout" "$WORKERS" "$DURATION" | tee -a bench/results/history.md
+  for op in read append; do
+    if [ "$op" = read ]; then method=GET suffix='?limit=50'; else method=POST suffix=''; fi
+    for entry in "${APIS[@]}"; do
+      label=${entry%%=*}
+      BIN=${entry#*=}
+      start_api
+      wrk_run "$layout/${op}_api.$label" "$method" "$suffix"
+      rate=$(summary rate "$dir/${op}_api.$label.wrk")
+      hey_run "$layout/${op}_half.$label" "$method" "$suffix" "$(python3 -c "print(max(1, int($rate / 2 / $WORKERS)))")"
+      stop_api
+      [ "$op" = read ] || vacuum
+    done
+    pgbench_run "$layout/${op}_pg" "bench/sql/$([ "$op" = read ] && echo read_page || echo append).sql"
+    [ "$op" = read ] || vacuum
+  done
+  summary table "$dir" "$layout" "$WORKERS" "$DURATION" "${labels[@]}" | tee -a bench/results/history.md
   echo | tee -a bench/results/history.md
 done

@@ -37,23 +37,34 @@ def hey(files):
 
 
 def wrk(path):
-    """(requests/s, p50 ms, p99 ms, errors, API CPU µs per request) from the JSON line
-    bench/wrk.lua prints and the CPU line bench/history.sh adds."""
-    found, cpu = None, float("nan")
+    """(requests/s, p50 ms, p99 ms, errors, API CPU µs per request, database CPU µs per request,
+    system calls per request, context switches per request) from the JSON line bench/wrk.lua
+    prints and the CPU, DBCPU, SYSCALLS and SWITCHES lines bench/history.sh adds (NaN where perf
+    did not count)."""
+    found = None
+    counts = {k: float("nan") for k in ("CPU", "DBCPU", "SYSCALLS", "SWITCHES")}
     with open(path) as fh:
         for line in fh:
             if line.startswith("WRK "):
                 found = json.loads(line[4:])
-            elif line.startswith("CPU "):
-                cpu = float(line[4:])
+            else:
+                key, _, value = line.strip().partition(" ")
+                if key in counts:
+                    try:
+                        counts[key] = float(value)
+                    except ValueError:
+                        pass
     if found is None:
         raise SystemExit(f"no wrk summary in {path}")
-    per_request = cpu / found["requests"] * 1e6 if found["requests"] else float("nan")
-    return found["rate"], found["p50_ms"], found["p99_ms"], found["errors"], per_request
+    n = found["requests"] or float("nan")
+    return (found["rate"], found["p50_ms"], found["p99_ms"], found["errors"],
+            counts["CPU"] / n * 1e6, counts["DBCPU"] / n * 1e6, counts["SYSCALLS"] / n,
+            counts["SWITCHES"] / n)
 
 
 def pgbench(work, prefix):
-    """(transactions/s, p50 ms, p99 ms) from pgbench's -l logs and its tps line."""
+    """(transactions/s, p50 ms, p99 ms, database CPU µs per transaction) from pgbench's -l logs,
+    its summary and the DBCPU line bench/history.sh adds."""
     lat = []
     for f in glob.glob(os.path.join(work, prefix + ".*")):
         if f.endswith(".out"):
@@ -64,30 +75,60 @@ def pgbench(work, prefix):
                 if len(cols) >= 6:
                     lat.append(int(cols[2]) / 1000)
     with open(os.path.join(work, prefix + ".out")) as fh:
-        m = re.search(r"tps = ([0-9.]+)", fh.read())
-    return (float(m.group(1)) if m else 0.0), percentile(lat, 50), percentile(lat, 99)
+        out = fh.read()
+    m = re.search(r"tps = ([0-9.]+)", out)
+    n = re.search(r"number of transactions actually processed: ([0-9]+)", out)
+    db = re.search(r"^DBCPU ([0-9.eE+-]+)", out, re.M)
+    db_us = float(db.group(1)) / int(n.group(1)) * 1e6 if db and n and int(n.group(1)) else float("nan")
+    return (float(m.group(1)) if m else 0.0), percentile(lat, 50), percentile(lat, 99), db_us
 
 
-def table(work, layout, workers, duration):
+def table(work, layout, workers, duration, labels):
     rows = [
         f"**Layout `{layout}`.** Concurrency {workers} (one connection per worker, each its own user "
         f"and conversation), {duration} s per run. Peak: wrk (closed loop) and pgbench; half peak: "
-        "hey at a fixed rate.",
+        "hey at a fixed rate. System calls and context switches: the API process's, per request.",
         "",
-        "| operation | API req/s | API p50 ms | API p99 ms | pgbench tx/s | pgbench p50 ms | pgbench p99 ms "
-        "| API / pgbench | API CPU µs/req | at half peak: req/s | p50 ms | p99 ms | non-2xx |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| operation | API | API req/s | API p50 ms | API p99 ms | pgbench tx/s | pgbench p50 ms "
+        "| pgbench p99 ms | API / pgbench | API CPU µs/req | DB CPU µs/req (pgbench's) "
+        "| syscalls/req | switches/req | at half peak: req/s | p50 ms | p99 ms | non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for op, label in (("read", "read a 50-message page"), ("append", "append a message")):
-        a_rate, a50, a99, a_err, a_cpu = wrk(os.path.join(work, f"{op}_api.wrk"))
-        p_rate, p50, p99 = pgbench(work, f"{op}_pg")
-        h_rate, h50, h99, h_err = hey(glob.glob(os.path.join(work, f"{op}_half.*.csv")))
-        ratio = a_rate / p_rate if p_rate else float("nan")
-        rows.append(
-            f"| {label} | {a_rate:.0f} | {a50:.2f} | {a99:.2f} | {p_rate:.0f} | {p50:.2f} | {p99:.2f} "
-            f"| {ratio:.0%} | {a_cpu:.0f} | {h_rate:.0f} | {h50:.2f} | {h99:.2f} | {a_err + h_err} |"
-        )
+        p_rate, p50, p99, p_db = pgbench(work, f"{op}_pg")
+        for api in labels:
+            a_rate, a50, a99, a_err, a_cpu, a_db, a_sys, a_sw = wrk(
+                os.path.join(work, f"{op}_api.{api}.wrk"))
+            h_rate, h50, h99, h_err = hey(glob.glob(os.path.join(work, f"{op}_half.{api}.*.csv")))
+            ratio = a_rate / p_rate if p_rate else float("nan")
+            rows.append(
+                f"| {label} | {api} | {a_rate:.0f} | {a50:.2f} | {a99:.2f} | {p_rate:.0f} | {p50:.2f} "
+                f"| {p99:.2f} | {ratio:.0%} | {a_cpu:.0f} | {a_db:.0f} ({p_db:.0f}) | {a_sys:.1f} "
+                f"| {a_sw:.1f} | {h_rate:.0f} | {h50:.2f} | {h99:.2f} | {a_err + h_err} |"
+            )
     print("\n".join(rows))
+
+
+def cluster_cpu(postmaster):
+    """CPU seconds of a PostgreSQL cluster so far: the postmaster's own and its reaped children's,
+    plus every live child's (backends, walwriter, checkpointer, autovacuum)."""
+    hz = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid):
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+
+    own = fields(postmaster)
+    # After the command's ")": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    ticks = sum(int(own[i]) for i in (11, 12, 13, 14))
+    with open(f"/proc/{postmaster}/task/{postmaster}/children") as fh:
+        for child in fh.read().split():
+            try:
+                f = fields(child)
+            except FileNotFoundError:
+                continue  # exited since: its time moves to the postmaster's cutime/cstime
+            ticks += int(f[11]) + int(f[12])
+    return ticks / hz
 
 
 def profile(wrk_path, dumps, top=25):
@@ -127,10 +168,12 @@ def profile(wrk_path, dumps, top=25):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    if cmd == "rate":
+    if cmd == "dbcpu":
+        print(f"{cluster_cpu(int(sys.argv[2])):.3f}")
+    elif cmd == "rate":
         print(f"{wrk(sys.argv[2])[0]:.1f}")
     elif cmd == "table":
-        table(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+        table(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:] or ["this"])
     elif cmd == "profile":
         profile(sys.argv[2], sys.argv[3:])
     else:
