@@ -27,7 +27,7 @@ use io::{GuardedIo, InFlight, TrackedBody};
 
 use crate::error::Problem;
 use crate::metrics::Metrics;
-use crate::routes::{allowed_methods, route_label};
+use crate::routes::{Matched, allowed_methods, route_label};
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -237,12 +237,13 @@ pub async fn serve(
         );
         let warp_service = warp::service(filter.clone());
         let metrics = metrics.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let guard = in_flight.start();
             let mut warp_service = warp_service.clone();
             let metrics = metrics.clone();
             let id = request_id(&req);
             let route = route_label(req.uri().path());
+            req.extensions_mut().insert(Matched(route));
             let method = method_label(req.method());
             let span = tracing::info_span!("request", request_id = %id, method, route);
             async move {

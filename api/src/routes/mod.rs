@@ -28,8 +28,8 @@ use crate::domain::ConversationId;
 use crate::error::{ApiError, recover};
 
 pub use search_gate::SearchGate;
-pub use table::allowed_methods;
 pub use table::label as route_label;
+pub use table::{Matched, allowed_methods};
 pub use web::WebSettings;
 
 /// The whole API as one filter, with the web UI (when `web` is set) behind every API route.

@@ -165,16 +165,38 @@ pub fn served_on(listener: Listener) -> impl Iterator<Item = &'static Route> {
     ROUTES.iter().filter(move |r| r.listener == listener)
 }
 
+/// The template the request's path matched (`label`), put in the request's extensions by the
+/// server, which computes it for the metrics anyway. The route filters then compare templates
+/// instead of each matching the path again: an append was tried against eleven routes before
+/// its own, which was a tenth of its instructions.
+#[derive(Debug, Clone, Copy)]
+pub struct Matched(pub &'static str);
+
+/// Whether the request's path is `route`'s, and the path (for its parameters). Without the
+/// server's `Matched` (a filter tested on its own), the path is matched here.
+fn on_route(
+    route: &'static Route,
+) -> impl Filter<Extract = (FullPath,), Error = warp::Rejection> + Clone {
+    warp::ext::optional::<Matched>()
+        .and(warp::path::full())
+        .and_then(move |matched: Option<Matched>, full: FullPath| async move {
+            let ours = match matched {
+                Some(Matched(template)) => template == route.path,
+                None => route.matches(full.as_str()).is_some(),
+            };
+            if ours {
+                Ok(full)
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+}
+
 /// Path and method of `operation`, whose path has no parameter.
 pub fn at(operation: Operation) -> BoxedFilter<()> {
     let route = entry(operation);
-    warp::path::full()
-        .and_then(move |full: FullPath| async move {
-            match route.matches(full.as_str()) {
-                Some(params) if params.is_empty() => Ok(()),
-                _ => Err(warp::reject::not_found()),
-            }
-        })
+    on_route(route)
+        .map(|_| ())
         .untuple_one()
         .and(route.verb.filter())
         .boxed()
@@ -183,7 +205,7 @@ pub fn at(operation: Operation) -> BoxedFilter<()> {
 /// Path and method of `operation`, whose path has one parameter: its value.
 pub fn at_id(operation: Operation) -> BoxedFilter<(String,)> {
     let route = entry(operation);
-    warp::path::full()
+    on_route(route)
         .and_then(move |full: FullPath| async move {
             match route.matches(full.as_str()).as_deref() {
                 Some([id]) => Ok((*id).to_owned()),
@@ -229,6 +251,17 @@ mod tests {
         assert_eq!(r.matches("/conversations/abc"), None);
         assert_eq!(r.matches("/conversations/abc/messages/x"), None);
         assert_eq!(entry(Operation::Liveness).matches("/healthz"), Some(vec![]));
+    }
+
+    #[test]
+    fn no_path_matches_two_templates() {
+        // `Matched` names one template per path; a path of two would miss the second's routes.
+        for a in &ROUTES {
+            let path = a.path.replace("{id}", "x");
+            for b in ROUTES.iter().filter(|b| b.path != a.path) {
+                assert!(b.matches(&path).is_none(), "{path} matches {} too", b.path);
+            }
+        }
     }
 
     #[test]
