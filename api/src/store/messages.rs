@@ -44,7 +44,9 @@ pub struct NewMessage {
 /// or `None` when the conversation is not the owner's. One round trip: the ownership check
 /// and the page come from the same statement. The message columns are NULL for a conversation
 /// without messages (the `?` overrides). The macro decodes columns by position, as this hot read
-/// path wants (by-name lookups showed in its profile).
+/// path wants (by-name lookups showed in its profile). The connection is taken first rather than
+/// the query run on the pool: sqlx's pool executor wraps the connection's row stream in a stream
+/// of its own, which every row passes through (with the request's span entered and left again).
 pub async fn page(
     db: &PgPool,
     owner: &UserId,
@@ -72,7 +74,7 @@ pub async fn page(
         before.map(|c| c.id),
         size.fetch(),
     )
-    .fetch_all(db)
+    .fetch_all(&mut *super::acquire(db).await?)
     .await?;
     if rows.is_empty() {
         return Ok(None);
