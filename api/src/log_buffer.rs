@@ -1,8 +1,8 @@
 //! Log lines collected in memory and written by one thread in batches, as nginx's
 //! `access_log … buffer= flush=` does. A request appends its line to a shared buffer under a
 //! mutex and goes on; the writer thread is woken only when the buffer goes from empty to not
-//! empty (or fills), then lets lines gather for up to `flush_every` before one `write(2)`. A
-//! channel-fed writer, as before, woke its thread for nearly every line at moderate rates: a
+//! empty (or fills), then lets lines gather for up to `flush_every` before one `write(2)`. The
+//! channel-fed writer this replaced woke its thread for nearly every line at moderate rates: a
 //! futex wake, two context switches and a `write(2)` per request on a 2-core node.
 //!
 //! Not lossy: when `max_pending` bytes wait because the output is slow, writers wait for room
@@ -194,7 +194,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
 
-    /// An output the test reads back, optionally held shut until `open` is sent.
+    /// An output the test reads back.
     #[derive(Clone, Default)]
     struct Sink(Arc<Mutex<Vec<u8>>>);
 
@@ -208,6 +208,7 @@ mod tests {
         }
     }
 
+    /// An output that holds each write until the test sends `open`, saying when one is waiting.
     struct Gated {
         sink: Sink,
         entered: mpsc::Sender<()>,
