@@ -10,8 +10,6 @@ use std::fmt;
 use std::path::Path;
 
 use serde_json::{Map, Value};
-
-use crate::log_buffer::{self, Batching, FlushGuard};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
@@ -20,6 +18,8 @@ use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Registry};
+
+use crate::log_buffer::{self, Batching, FlushGuard};
 
 pub const SECURITY_TARGET: &str = "security";
 
