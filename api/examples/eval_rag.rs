@@ -48,11 +48,12 @@ fn database_url(admin: &str, name: &str) -> anyhow::Result<String> {
 }
 
 async fn evaluate(url: &str, corpus: &std::path::Path, set: &QuestionSet) -> anyhow::Result<()> {
-    let db = PgPool::connect(url).await.context("connect")?;
+    let pool = PgPool::connect(url).await.context("connect")?;
     chatplane_api::store::MIGRATOR
-        .run(&db)
+        .run(&pool)
         .await
         .context("migrate")?;
+    let db = chatplane_api::store::Db::new(pool);
     let report = chatplane_api::ingest::ingest(&db, corpus)
         .await
         .with_context(|| format!("ingest {}", corpus.display()))?;

@@ -2,16 +2,15 @@
 
 use std::sync::Arc;
 
-use sqlx::PgPool;
-
 use crate::auth::{Authenticator, JwksCache};
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::rag::Rag;
+use crate::store::Db;
 
 #[derive(Clone)]
 pub struct ApiContext {
-    pub db: PgPool,
+    pub db: Db,
     pub auth: Arc<Authenticator>,
     pub jwks: Arc<JwksCache>,
     pub metrics: Arc<Metrics>,

@@ -9,10 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use sqlx::PgPool;
-
 use crate::rag::markdown::{self, MAX_FILE_BYTES, Page};
-use crate::store::corpus;
+use crate::store::{Db, corpus};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestReport {
@@ -83,7 +81,7 @@ struct Source {
 
 /// Ingests every `.md`/`.mdx` file under `dir`.
 #[tracing::instrument(name = "Ingesting the corpus", skip(db))]
-pub async fn ingest(db: &PgPool, dir: &Path) -> Result<IngestReport, IngestError> {
+pub async fn ingest(db: &Db, dir: &Path) -> Result<IngestReport, IngestError> {
     let owned = dir.to_path_buf();
     let sources = tokio::task::spawn_blocking(move || read_dir(&owned))
         .await
@@ -95,7 +93,8 @@ pub async fn ingest(db: &PgPool, dir: &Path) -> Result<IngestReport, IngestError
         return Err(IngestError::Empty(dir.to_path_buf()));
     }
     let mut report = IngestReport::default();
-    let mut tx = db.begin().await?;
+    let mut conn = db.acquire().await?;
+    let mut tx = conn.begin().await?;
     corpus::lock_for_ingest(&mut tx).await?;
     let stored: HashMap<String, String> = corpus::files(&mut tx)
         .await?
@@ -132,6 +131,7 @@ pub async fn ingest(db: &PgPool, dir: &Path) -> Result<IngestReport, IngestError
         corpus::refresh_terms(&mut tx).await?;
     }
     tx.commit().await?;
+    conn.done();
     if !report.wrote_nothing()
         && let Err(e) = corpus::vacuum(db).await
     {

@@ -115,9 +115,9 @@ fn run_ingest(dir: &std::path::Path) -> ExitCode {
     };
     let result = runtime().map_err(anyhow::Error::from).and_then(|rt| {
         rt.block_on(async {
-            let pool = chatplane_api::store::pool(&settings)?;
-            let report = chatplane_api::ingest::ingest(&pool, dir).await;
-            pool.close().await;
+            let db = chatplane_api::store::db(&settings)?;
+            let report = chatplane_api::ingest::ingest(&db, dir).await;
+            db.close().await;
             anyhow::Ok(report?)
         })
     });

@@ -35,7 +35,7 @@ impl Application {
     /// dependency and `/readyz` tells when they are there.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let db = store::pool(&settings.database).context("invalid DATABASE_URL")?;
+        let db = store::db(&settings.database).context("invalid DATABASE_URL")?;
         let jwks = Arc::new(
             JwksCache::new(
                 settings.auth.jwks_url(),
@@ -131,6 +131,7 @@ impl Application {
             self.context.limits.idempotency_ttl,
             stop_rx.clone(),
         );
+        let reaper = self.context.db.clone().spawn_reaper(stop_rx.clone());
         let refresher = self
             .context
             .jwks
@@ -155,6 +156,7 @@ impl Application {
         let _ = metrics_server.await;
         let _ = refresher.await;
         let _ = sweeper.await;
+        let _ = reaper.await;
         if let Some(ingest) = ingest {
             ingest.abort();
         }

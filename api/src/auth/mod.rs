@@ -140,7 +140,7 @@ impl Authenticator {
     pub fn new(
         settings: &AuthSettings,
         jwks: Arc<JwksCache>,
-        db: sqlx::PgPool,
+        db: crate::store::Db,
         metrics: Arc<AuthMetrics>,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {

@@ -7,11 +7,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
-
 use super::AuthUser;
 use crate::domain::UserId;
-use crate::store;
+use crate::store::{self, Db};
 
 /// How long a synced profile is trusted before it is written again (another replica may have
 /// erased the user in between).
@@ -19,12 +17,12 @@ const RESYNC_AFTER: Duration = Duration::from_secs(60);
 const MAX_ENTRIES: usize = 100_000;
 
 pub struct UserSync {
-    db: PgPool,
+    db: Db,
     seen: Mutex<HashMap<UserId, (u64, Instant)>>,
 }
 
 impl UserSync {
-    pub fn new(db: PgPool) -> Self {
+    pub fn new(db: Db) -> Self {
         Self {
             db,
             seen: Mutex::new(HashMap::new()),

@@ -28,8 +28,10 @@ pub async fn conversation_for_key(
     title: &Title,
 ) -> Result<ConversationRow, ApiError> {
     with_user_row(ctx, user, || async {
-        let mut conn = store::acquire(&ctx.db).await?;
-        store::conversations::for_client_key(&mut conn, &user.id, key, title).await
+        let mut conn = ctx.db.acquire().await?;
+        let row = store::conversations::for_client_key(&mut conn, &user.id, key, title).await?;
+        conn.done();
+        Ok(row)
     })
     .await
 }

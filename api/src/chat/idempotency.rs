@@ -162,7 +162,8 @@ pub async fn append_once(
     message: NewMessage,
     idem: &Idempotency,
 ) -> Result<Once, ApiError> {
-    let mut tx = store::begin(&ctx.db).await?;
+    let mut conn = ctx.db.acquire().await?;
+    let mut tx = conn.begin().await?;
     let claimed = match store::idempotency::claim(
         &mut tx,
         &user.id,
@@ -188,6 +189,7 @@ pub async fn append_once(
         )
         .await?;
         tx.rollback().await?;
+        conn.done();
         return match held(ctx, user, idem, record).await? {
             Held::Replay(replay) => Ok(Once::Replayed(replay)),
             // A message append is never left in flight; a key in flight is an /agents/run's,
@@ -203,6 +205,7 @@ pub async fn append_once(
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot encode the message: {e}")))?;
     store::idempotency::complete(&mut tx, &user.id, &idem.key, conversation, 201, &body).await?;
     tx.commit().await?;
+    conn.done();
     Ok(Once::Fresh(body))
 }
 

@@ -217,7 +217,7 @@ async fn store_question(
             }
             None => start_conversation(ctx, user, &title()).await?.id,
         };
-        let mut conn = store::acquire(&ctx.db).await?;
+        let mut conn = ctx.db.acquire().await?;
         let appended = store::messages::append(
             &mut conn,
             &user.id,
@@ -226,13 +226,15 @@ async fn store_question(
             slots,
         )
         .await?;
+        conn.done();
         let id = stored(appended, max)?.id;
         return Ok(Stored::Question { conversation, id });
     };
     // The key's record, the conversation (when this creates one) and the question are written
     // in one transaction: a retry finds all of them or none.
     let claimed = with_user_row(ctx, user, || async {
-        let mut tx = store::begin(&ctx.db).await?;
+        let mut conn = ctx.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let limits = &ctx.limits;
         if !store::idempotency::claim(
             &mut tx,
@@ -279,6 +281,7 @@ async fn store_question(
         store::idempotency::note_progress(&mut tx, &user.id, &idem.key, conversation, row.id)
             .await?;
         tx.commit().await?;
+        conn.done();
         Ok(Claimed::Question {
             conversation,
             id: row.id,
@@ -465,12 +468,21 @@ impl Turn {
         };
         let appended = match &self.idem {
             None => {
-                let mut conn = store::acquire(&self.ctx.db).await?;
-                store::messages::append(&mut conn, &self.owner, self.conversation, message, slots)
-                    .await?
+                let mut conn = self.ctx.db.acquire().await?;
+                let appended = store::messages::append(
+                    &mut conn,
+                    &self.owner,
+                    self.conversation,
+                    message,
+                    slots,
+                )
+                .await?;
+                conn.done();
+                appended
             }
             Some(key) => {
-                let mut tx = store::begin(&self.ctx.db).await?;
+                let mut conn = self.ctx.db.acquire().await?;
+                let mut tx = conn.begin().await?;
                 let appended = store::messages::append(
                     &mut tx,
                     &self.owner,
@@ -502,6 +514,7 @@ impl Turn {
                     .await?;
                 }
                 tx.commit().await?;
+                conn.done();
                 appended
             }
         };

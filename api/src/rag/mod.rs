@@ -16,9 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sqlx::PgPool;
-
 use crate::ingest::{IngestError, ingest};
+use crate::store::Db;
 
 pub use agent::AgentType;
 pub use llm::{ChatMessage, LlmClient, LlmError};
@@ -40,7 +39,7 @@ pub struct Rag {
 }
 
 impl Rag {
-    pub fn new(db: PgPool, settings: &RagSettings) -> Result<Self, reqwest::Error> {
+    pub fn new(db: Db, settings: &RagSettings) -> Result<Self, reqwest::Error> {
         Ok(Self {
             retriever: Retriever::new(db, settings.top_k, settings.docs_base_url.clone()),
             llm: settings.llm.clone().map(LlmClient::new).transpose()?,
@@ -59,10 +58,7 @@ impl Rag {
     /// Ingests `RAG_CORPUS_DIR` in the background; the service reports ready once it is done.
     /// A database that is not there yet is waited for; a directory without Markdown is a
     /// configuration error that leaves the service not ready, with the reason in the log.
-    pub fn spawn_startup_ingest(
-        self: Arc<Self>,
-        db: PgPool,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn spawn_startup_ingest(self: Arc<Self>, db: Db) -> Option<tokio::task::JoinHandle<()>> {
         let dir = self.corpus_dir.clone()?;
         Some(tokio::spawn(async move {
             let mut wait = Duration::from_millis(250);

@@ -1,8 +1,8 @@
 //! Top-k passages by PostgreSQL full-text search, turned into the sources a client shows.
 
 use serde::Serialize;
-use sqlx::PgPool;
 
+use crate::store::Db;
 use crate::store::corpus::{self, Passage, Ranking};
 
 /// The ranking the retrieval-quality test measures (docs/BENCHMARKS.md): BM25 with its usual
@@ -52,14 +52,14 @@ pub struct Hints<'a> {
 }
 
 pub struct Retriever {
-    db: PgPool,
+    db: Db,
     top_k: u32,
     docs_base_url: String,
     ranking: Ranking,
 }
 
 impl Retriever {
-    pub fn new(db: PgPool, top_k: u32, docs_base_url: String) -> Self {
+    pub fn new(db: Db, top_k: u32, docs_base_url: String) -> Self {
         Self {
             db,
             top_k,
@@ -199,7 +199,7 @@ mod tests {
         let db = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .expect("lazy pool");
-        Retriever::new(db, 3, base.into())
+        Retriever::new(Db::new(db), 3, base.into())
     }
 
     #[tokio::test]

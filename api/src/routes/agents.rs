@@ -92,7 +92,7 @@ pub fn routes(
         .and(body::json::<RunRequest>(limits))
         .and(with_ctx)
         // Boxed: a turn's future is the largest of any route's, and the route tree's future,
-        // which every request moves, would be as large (see `store::acquire`).
+        // which every request moves, would be as large (see `store::Db::acquire`).
         .then(|user, accept, key, body, ctx| async move {
             respond(Box::pin(run(user, accept, key, body, ctx)).await)
         })

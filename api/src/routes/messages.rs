@@ -117,9 +117,10 @@ async fn append(
         );
     }
     let max = ctx.limits.max_messages_per_conversation;
-    let mut conn = store::acquire(&ctx.db).await?;
+    let mut conn = ctx.db.acquire().await?;
     let appended =
         store::messages::append(&mut conn, &user.id, id, message, Slots::one(max)).await?;
+    conn.done();
     let row = chat::stored(appended, max)?;
     Ok(encoded_json(
         StatusCode::CREATED.as_u16(),

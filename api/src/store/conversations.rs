@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
+
+use super::Db;
 
 use crate::domain::{ConversationId, Cursor, PageSize, Title, UserId};
 
@@ -81,7 +83,7 @@ pub async fn for_client_key(
 /// The owner's conversations, most recently updated first, after `after` when given. Fetches
 /// one row more than the page so the caller knows whether a next page exists.
 pub async fn list(
-    db: &PgPool,
+    db: &Db,
     owner: &UserId,
     size: PageSize,
     after: Option<Cursor>,
@@ -103,7 +105,7 @@ pub async fn list(
 }
 
 pub async fn get(
-    db: &PgPool,
+    db: &Db,
     owner: &UserId,
     id: ConversationId,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
@@ -119,7 +121,7 @@ pub async fn get(
 }
 
 pub async fn rename(
-    db: &PgPool,
+    db: &Db,
     owner: &UserId,
     id: ConversationId,
     title: &Title,
@@ -137,7 +139,7 @@ pub async fn rename(
     .await
 }
 
-pub async fn delete(db: &PgPool, owner: &UserId, id: ConversationId) -> Result<bool, sqlx::Error> {
+pub async fn delete(db: &Db, owner: &UserId, id: ConversationId) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "DELETE FROM conversations WHERE id = $1 AND user_id = $2",
         id.as_uuid(),

@@ -1,7 +1,9 @@
 //! The corpus SQL. The corpus is the same documentation for every caller, so unlike the rest
 //! of `store/` these queries take no `&UserId`: they never touch chat data.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
+
+use super::Db;
 
 use crate::rag::markdown::Page;
 
@@ -149,7 +151,7 @@ pub async fn refresh_terms(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
 /// Refreshes the planner statistics and the visibility map after a run that changed the
 /// corpus, so ranking reads the postings index without visiting the table. Outside the
 /// transaction (VACUUM cannot run in one); autovacuum would get there too, later.
-pub async fn vacuum(db: &PgPool) -> Result<(), sqlx::Error> {
+pub async fn vacuum(db: &Db) -> Result<(), sqlx::Error> {
     sqlx::query!("VACUUM (ANALYZE) corpus_postings, corpus_terms, corpus_stats")
         .execute(db)
         .await?;
@@ -199,7 +201,7 @@ pub struct Ranking {
 /// idf × saturated, length-normalised weighted frequency. Stop words vanish in `to_tsvector`; a
 /// question of only stop words (or of words the corpus lacks) matches nothing.
 pub async fn search(
-    db: &PgPool,
+    db: &Db,
     query: &str,
     highlight: Option<&str>,
     page: Option<&str>,
@@ -257,11 +259,7 @@ pub async fn search(
 }
 
 /// The text of one page in reading order (for summarising the page the reader is on).
-pub async fn page_text(
-    db: &PgPool,
-    slug: &str,
-    max_chunks: i64,
-) -> Result<Vec<String>, sqlx::Error> {
+pub async fn page_text(db: &Db, slug: &str, max_chunks: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
         "SELECT content FROM corpus_chunks WHERE slug = $1 ORDER BY path, position LIMIT $2",
         slug,

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
+
+use super::Db;
 use uuid::Uuid;
 
 use crate::domain::{ConversationId, IdempotencyKey, UserId};
@@ -133,7 +135,7 @@ pub async fn complete(
 /// Takes over a key whose request was abandoned (in flight for longer than `in_flight`):
 /// `true` for the one caller that won it.
 pub async fn take_over(
-    db: &PgPool,
+    db: &Db,
     owner: &UserId,
     key: &IdempotencyKey,
     in_flight: Duration,
@@ -153,7 +155,7 @@ pub async fn take_over(
 
 /// Deletes records older than `ttl`, at most `batch` rows per statement so a large backlog
 /// never holds long locks; returns how many went.
-pub async fn sweep(db: &PgPool, ttl: Duration, batch: i64) -> Result<u64, sqlx::Error> {
+pub async fn sweep(db: &Db, ttl: Duration, batch: i64) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
         let done = sqlx::query!(
@@ -178,7 +180,7 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Deletes expired keys now and every [`SWEEP_EVERY`] until `shutdown` changes. A key past its
 /// `ttl` already counts as unused before the sweep reaches it (see [`claim`]).
 pub fn spawn_sweeper(
-    db: PgPool,
+    db: Db,
     ttl: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
+
+use super::Db;
 use uuid::Uuid;
 
 use super::StoredJson;
@@ -45,15 +47,16 @@ pub struct NewMessage {
 /// and the page come from the same statement. The message columns are NULL for a conversation
 /// without messages (the `?` overrides). The macro decodes columns by position, as this hot read
 /// path wants (by-name lookups showed in its profile). The connection is taken first rather than
-/// the query run on the pool: sqlx's pool executor wraps the connection's row stream in a stream
+/// the query run on the pool: the pool's executor wraps the connection's row stream in a stream
 /// of its own, which every row passes through (with the request's span entered and left again).
 pub async fn page(
-    db: &PgPool,
+    db: &Db,
     owner: &UserId,
     conversation: ConversationId,
     size: PageSize,
     before: Option<Cursor>,
 ) -> Result<Option<Vec<MessageRow>>, sqlx::Error> {
+    let mut conn = db.acquire().await?;
     let rows = sqlx::query!(
         r#"SELECT m.id AS "id?", c.id AS "conversation_id: ConversationId", m.role AS "role?: Role",
                 m.content AS "content?", m.sources AS "sources?: StoredJson",
@@ -74,8 +77,9 @@ pub async fn page(
         before.map(|c| c.id),
         size.fetch(),
     )
-    .fetch_all(&mut *super::acquire(db).await?)
+    .fetch_all(&mut *conn)
     .await?;
+    conn.done();
     if rows.is_empty() {
         return Ok(None);
     }
@@ -179,7 +183,7 @@ pub async fn append(
 /// The owner's last `limit` complete messages of a conversation other than `except` (the
 /// question being answered), oldest first: the history given to the model.
 pub async fn recent_turns(
-    db: &PgPool,
+    db: &Db,
     owner: &UserId,
     conversation: ConversationId,
     except: Uuid,

@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
 use uuid::Uuid;
+
+use super::Db;
 
 use crate::domain::{PageSize, UserId};
 
@@ -19,13 +20,14 @@ pub struct SearchHit {
 /// Full-text search over the owner's messages only, best match first; the statement is
 /// cancelled after `timeout` (SQLSTATE 57014, a 503 to the client).
 pub async fn messages(
-    db: &PgPool,
+    db: &Db,
     owner: &UserId,
     query: &str,
     size: PageSize,
     timeout: std::time::Duration,
 ) -> Result<Vec<SearchHit>, sqlx::Error> {
-    let mut tx = super::begin(db).await?;
+    let mut conn = db.acquire().await?;
+    let mut tx = conn.begin().await?;
     sqlx::query("SELECT set_config('statement_timeout', $1, true)")
         .bind(format!("{}ms", timeout.as_millis()))
         .execute(&mut *tx)
@@ -51,5 +53,6 @@ pub async fn messages(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
+    conn.done();
     Ok(hits)
 }

@@ -1,6 +1,6 @@
+use super::Db;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
 
 use crate::domain::{Profile, UserId};
 
@@ -15,7 +15,7 @@ pub struct UserRow {
 }
 
 /// Inserts the user, or updates the profile only when it changed (no dead tuples otherwise).
-pub async fn upsert(db: &PgPool, id: &UserId, profile: &Profile) -> Result<(), sqlx::Error> {
+pub async fn upsert(db: &Db, id: &UserId, profile: &Profile) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO users (id, email, name, image) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE
@@ -33,7 +33,7 @@ pub async fn upsert(db: &PgPool, id: &UserId, profile: &Profile) -> Result<(), s
     Ok(())
 }
 
-pub async fn get(db: &PgPool, id: &UserId) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn get(db: &Db, id: &UserId) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as!(
         UserRow,
         "SELECT id, email, name, image, created_at, updated_at FROM users WHERE id = $1",
@@ -44,7 +44,7 @@ pub async fn get(db: &PgPool, id: &UserId) -> Result<Option<UserRow>, sqlx::Erro
 }
 
 /// Erases the user's row and, by cascade, every conversation and message of theirs.
-pub async fn delete(db: &PgPool, id: &UserId) -> Result<bool, sqlx::Error> {
+pub async fn delete(db: &Db, id: &UserId) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!("DELETE FROM users WHERE id = $1", id.as_ref())
         .execute(db)
         .await?;

@@ -5,14 +5,14 @@ use std::process::Command;
 
 use chatplane_api::ingest::{IngestError, ingest};
 use chatplane_api::rag::{Hints, Retriever};
-use sqlx::PgPool;
+use chatplane_api::store::Db;
 
 use crate::common::{CorpusCopy, TestApp, migrated_database};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatplane-api");
 
 /// Every corpus row with the transaction that wrote it: any write shows as a changed xmin.
-async fn row_versions(db: &PgPool) -> Vec<String> {
+async fn row_versions(db: &Db) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT 'f:' || path || ':' || xmin::text FROM corpus_files
          UNION ALL SELECT 'c:' || id || ':' || xmin::text FROM corpus_chunks

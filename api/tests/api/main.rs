@@ -14,6 +14,7 @@ mod idempotency;
 mod ingest;
 mod isolation;
 mod messages;
+mod pool;
 mod retrieval;
 mod search_bounds;
 mod telemetry;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chatplane_api::config::Settings;
 use chatplane_api::startup::Application;
+use chatplane_api::store::Db;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sqlx::PgPool;
 
 use super::llm::LlmServer;
 use super::{
@@ -23,7 +23,7 @@ pub struct TestApp {
     pub port: u16,
     /// The metrics listener (`METRICS_ADDR`), e.g. `http://127.0.0.1:4321`.
     pub metrics_address: String,
-    pub db: PgPool,
+    pub db: Db,
     pub db_name: String,
     pub client: reqwest::Client,
     pub auth: AuthEndpoint,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sqlx::PgPool;
+use chatplane_api::store::Db;
 
 use super::migrated_database;
 
@@ -14,7 +14,7 @@ pub fn fixture_corpus_dir() -> PathBuf {
 }
 
 /// A fresh, migrated database holding the fixture corpus, for tests that need no HTTP.
-pub async fn corpus_database() -> PgPool {
+pub async fn corpus_database() -> Db {
     let (db, _) = migrated_database().await;
     chatplane_api::ingest::ingest(&db, &fixture_corpus_dir())
         .await

@@ -1,5 +1,6 @@
 //! A database of its own for each test, on the server of `TEST_DATABASE_URL`.
 
+use chatplane_api::store::Db;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 /// The administrator's URL of the test server: `make test` starts a private PostgreSQL and sets it.
@@ -29,12 +30,12 @@ pub async fn empty_database() -> (String, String) {
 }
 
 /// A new database of its own with the schema migrated (no app): its pool and URL.
-pub async fn migrated_database() -> (PgPool, String) {
+pub async fn migrated_database() -> (Db, String) {
     let (_, url) = empty_database().await;
-    let db = PgPool::connect(&url).await.expect("connect");
+    let pool = PgPool::connect(&url).await.expect("connect");
     chatplane_api::store::MIGRATOR
-        .run(&db)
+        .run(&pool)
         .await
         .expect("migrate");
-    (db, url)
+    (Db::new(pool), url)
 }
