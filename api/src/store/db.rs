@@ -2,9 +2,9 @@
 //! last query ran to its end, kept checked out of sqlx's pool for the next one.
 //!
 //! sqlx 0.9 tests every connection that comes back to its pool: a spawned task sends `Sync` and
-//! waits for the reply (three system calls and a wake-up of the backend, per request; with it gone
-//! a page read served 46% more requests, docs/BENCHMARKS.md). It has no option to skip it, because
-//! a connection dropped mid-query, or holding a transaction dropped uncommitted, may be in any
+//! waits for the reply, system calls and a wake-up of the backend on every request (skipping it
+//! served 26–58% more page reads, docs/BENCHMARKS.md). It has no option to skip it, because a
+//! connection dropped mid-query, or holding a transaction dropped uncommitted, may be in any
 //! state. One handed back by [`Conn::done`] is not: its statements completed. Every other way a
 //! connection ends (an error, a cancelled request, a panic) drops it into sqlx's pool, which tests
 //! it as before. A connection also goes back through sqlx (its ping, its `max_lifetime`) once it
