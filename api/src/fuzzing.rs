@@ -216,7 +216,6 @@ fn verify(token: &str) -> Result<auth::AuthUser, AuthFailure> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
 
@@ -224,7 +223,7 @@ mod tests {
     /// holds every property.
     #[test]
     fn saved_fuzz_inputs_hold() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let root = crate::manifest_dir().join("../fuzz");
         let mut replayed = 0;
         for (name, check) in TARGETS {
             for dir in ["corpus", "regressions"] {

@@ -35,3 +35,11 @@ pub mod startup;
 pub mod store;
 /// Logs and traces.
 pub mod telemetry;
+
+/// The package's directory, for unit tests that read its files: read when the test runs (cargo
+/// sets it), as `env!`'s value is the directory of the checkout that built the binary, which cargo
+/// reuses unchanged for a checkout elsewhere.
+#[cfg(test)]
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo test"))
+}

@@ -2,7 +2,7 @@
 //! resource is refused for its stated reason — by serde's types or by the CRD's CEL rules, run
 //! client-side with kube's `cel` feature as the API server would.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chatplane_crds::ChatDeployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -11,7 +11,10 @@ use kube::core::cel::Validator;
 const COMMITTED_CRD: &str = include_str!("../chatplane.dev_chatdeployments.yaml");
 
 fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+    // Read when the test runs, where cargo sets it: `env!`'s value is the directory of the
+    // checkout that built this binary, which cargo reuses unchanged for a checkout elsewhere.
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo test"))
+        .join("../examples")
 }
 
 /// The openAPIV3Schema of the committed CRD: the file users install, not the in-memory type.

@@ -8,7 +8,9 @@ use chatplane_operator::{
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn bench(c: &mut Criterion) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/ingress-tls.yaml");
+    // At run time, as the tests do: `env!`'s checkout may be another than the one benchmarked.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo bench");
+    let path = &format!("{dir}/../examples/ingress-tls.yaml");
     let cd = render::parse_file(path).expect("a valid example");
     let inputs = Inputs::new(Images::defaults());
     let values = GeneratedValues::placeholders();

@@ -36,16 +36,16 @@ struct Rule {
 /// The `rules:` of the chart's (Cluster)Role of this kind, expanded to single permissions. The
 /// rules block holds no template directives, so it parses as plain YAML.
 fn chart_permissions(kind: &str) -> BTreeSet<Permission> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../charts/chatplane/templates/rbac.yaml"
-    );
-    let text = std::fs::read_to_string(path).unwrap();
+    // Read when the test runs (cargo sets it): `env!`'s value is the checkout that built this
+    // binary, which cargo reuses unchanged for a checkout elsewhere.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo");
+    let path = std::path::Path::new(&dir).join("../charts/chatplane/templates/rbac.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
     let documents: Vec<&str> = text
         .split("\n---\n")
         .filter(|d| d.lines().any(|l| l == format!("kind: {kind}")))
         .collect();
-    assert_eq!(documents.len(), 1, "one {kind} in {path}");
+    assert_eq!(documents.len(), 1, "one {kind} in {}", path.display());
     let rules = documents[0]
         .split_once("\nrules:\n")
         .map(|(_, rules)| format!("rules:\n{rules}"))

@@ -25,10 +25,15 @@ fn inputs() -> Inputs {
 }
 
 fn example(name: &str) -> ChatDeployment {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name);
+    let path = manifest_dir().join("../examples").join(name);
     render::parse_file(path.to_str().unwrap()).unwrap()
+}
+
+/// The package's directory, read when the test runs (cargo sets it): `env!`'s value is the
+/// directory of the checkout that built this binary, which cargo reuses unchanged for a checkout
+/// elsewhere.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
 }
 
 const EXAMPLES: [&str; 4] = [
@@ -1026,7 +1031,7 @@ fn a_resource_with_both_database_modes_is_refused_not_guessed() {
 
 #[test]
 fn render_prints_placeholders_instead_of_secrets() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/minimal.yaml");
+    let path = manifest_dir().join("../examples/minimal.yaml");
     let yaml = render::render_file(path.to_str().unwrap(), &inputs()).unwrap();
     assert!(yaml.contains("BETTER_AUTH_SECRET: GENERATED-AUTH-SECRET"));
     assert_eq!(

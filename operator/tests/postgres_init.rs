@@ -265,10 +265,17 @@ fn system_identifier(data: &Path) -> String {
         .to_owned()
 }
 
+/// The package's directory, read when the test runs (cargo sets it): `env!`'s value is the
+/// directory of the checkout that built this binary, which cargo reuses unchanged for a checkout
+/// elsewhere.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+}
+
 #[test]
 fn the_init_container_initializes_and_provisions_once_and_the_server_container_serves_with_scram() {
     let cd = render::parse_file(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        manifest_dir()
             .join("../examples/minimal.yaml")
             .to_str()
             .unwrap(),

@@ -101,7 +101,14 @@ impl Server {
 }
 
 fn provision_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sql/provision.sql")
+    manifest_dir().join("../sql/provision.sql")
+}
+
+/// The package's directory, read when the test runs (cargo sets it): `env!`'s value is the
+/// directory of the checkout that built this binary, which cargo reuses unchanged for a checkout
+/// elsewhere.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
 }
 
 fn succeeded(output: std::io::Result<Output>) -> String {

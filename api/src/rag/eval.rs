@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn the_shipped_question_sets_parse() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = crate::manifest_dir();
         for path in [
             root.join("tests/data/retrieval_questions.json"),
             root.join("../bench/data/textbook_questions.json"),

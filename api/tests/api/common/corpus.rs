@@ -10,7 +10,7 @@ use super::migrated_database;
 /// The corpus the tests and the retrieval benchmark use: the project's own fixture documentation
 /// site (tests/data/corpus), so that no test reads outside the repository.
 pub fn fixture_corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus")
+    manifest_dir().join("tests/data/corpus")
 }
 
 /// A fresh, migrated database holding the fixture corpus, for tests that need no HTTP.
@@ -24,7 +24,7 @@ pub async fn corpus_database() -> Db {
 
 /// The fixture corpus's retrieval question set (tests/data/retrieval_questions.json).
 pub fn question_set() -> chatplane_api::rag::eval::QuestionSet {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/retrieval_questions.json");
+    let path = manifest_dir().join("tests/data/retrieval_questions.json");
     chatplane_api::rag::eval::QuestionSet::load(&path).expect("question set")
 }
 
@@ -80,4 +80,11 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).expect("copy");
         }
     }
+}
+
+/// The package's directory, read when the test runs (cargo sets it): `env!`'s value is the
+/// directory of the checkout that built this binary, which cargo reuses unchanged for a checkout
+/// elsewhere.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
 }
