@@ -15,7 +15,11 @@
 #
 # Knobs: OPERATOR_BIN (a prebuilt operator, e.g. an older commit's, instead of building this
 # one), BENCH_TIMEOUT (seconds to wait for all N, default 900), STEADY_SECONDS (60),
-# SETTLE_TIMEOUT (600),
+# SETTLE_TIMEOUT (600), OPERATOR_FLAGS,
+# FLOOR_CLIENTS=P: no operator; after the N ChatDeployments, P `kubectl apply --server-side`
+# clients at once apply every one's owned objects as the operator renders them (`chatplane-operator
+# render`, with the ChatDeployment's uid in the owner references): how long this control plane
+# takes to accept the same objects with no reconcile at all, the floor under the operator's time.
 # CLUSTER_NAME (default chatplane-bench), CLUSTER_NODE_IP. Needs root, like scripts/cluster.sh.
 # Not part of `make test`: it measures, and asserts nothing about time.
 set -euo pipefail
@@ -39,6 +43,7 @@ sizes=("$@")
 
 finish() {
   local rc=$?
+  stop_floor_clients
   stop_operators
   cluster_down quiet
   rm -rf "$work"
@@ -52,6 +57,8 @@ else
   OPERATOR_PROFILE=release operator_build
 fi
 export OPERATOR_LOG=${OPERATOR_LOG:-info}
+# OPERATOR_FLAGS: more flags of `chatplane-operator run` (e.g. --max-concurrent-reconciles 32).
+read -ra operator_flags <<<"${OPERATOR_FLAGS:-}"
 
 # kube-apiserver's request counter, summed by verb and resource: "VERB resource count" lines.
 server_requests() {
@@ -95,6 +102,63 @@ observed_count() {
 proc_field() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
+# N ChatDeployments c0000… in namespace bench, as one multi-document file.
+chat_deployments() {
+  local i
+  for ((i = 0; i < $1; i++)); do
+    printf 'apiVersion: chatplane.dev/v1alpha1\nkind: ChatDeployment\nmetadata: {name: c%04d, namespace: bench}\nspec: {publicUrl: "https://c%04d.example.com"}\n---\n' "$i" "$i"
+  done
+}
+
+floor_pids=()
+stop_floor_clients() {
+  local p
+  for p in "${floor_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  floor_pids=()
+}
+
+# FLOOR_CLIENTS mode for N = $1 on a cluster that is up: the report of the floor run.
+floor_run() {
+  local n=$1 clients=$FLOOR_CLIENTS placeholder i p failed=0
+  chat_deployments 1 | sed '$d' >"$work/cd-template.yaml" # one document: render reads one
+  "$operator" render -f "$work/cd-template.yaml" >"$work/owned-template.yaml"
+  placeholder=$(awk '$1 == "uid:" {print $2; exit}' "$work/owned-template.yaml")
+  chat_deployments "$n" >"$work/cds.yaml"
+  server_requests >"$work/server.0"
+  local started=$SECONDS
+  k apply --server-side -f "$work/cds.yaml" >/dev/null
+  local applied=$((SECONDS - started))
+  # Each ChatDeployment's objects: the template's name and placeholder uid replaced, dealt out
+  # to the clients in turn.
+  k get chat -n bench -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.uid}{"\n"}{end}' |
+    awk -v tmpl="$work/owned-template.yaml" -v out="$work/owned" -v clients="$clients" -v placeholder="$placeholder" '
+      BEGIN { while ((getline line < tmpl) > 0) t = t line "\n" }
+      { doc = t; gsub(/c0000/, $1, doc); gsub(placeholder, $2, doc)
+        printf "%s---\n", doc > (out "-" (NR % clients) ".yaml") }'
+  for ((i = 0; i < clients; i++)); do
+    KUBECONFIG="$KUBECONFIG_PATH" nsenter --net="$NETNS_PATH" "$K8S_BIN_DIR/kubectl" --request-timeout=60s \
+      apply --server-side --field-manager=chatplane-operator -f "$work/owned-$i.yaml" >/dev/null &
+    floor_pids+=("$!")
+  done
+  for p in "${floor_pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+  floor_pids=()
+  local elapsed=$((SECONDS - started))
+  server_requests >"$work/server.1"
+  delta "$work/server.0" "$work/server.1" >"$work/server.d"
+  local objects total
+  objects=$(grep -c '^kind:' "$work/owned-template.yaml")
+  total=$(awk '{n += $3} END {print n + 0}' "$work/server.d")
+  echo
+  echo "## N = $n, no operator: $clients clients apply the $objects owned objects of each"
+  echo
+  echo "| N | seconds (of which the ChatDeployments' apply) | clients | failed clients | server requests / CD (all clients) |"
+  echo "|---|---|---|---|---|"
+  echo "| $n | $elapsed ($applied) | $clients | $failed | $(awk -v t="$total" -v n="$n" 'BEGIN {printf "%.1f", t / n}') |"
+  echo
+  echo "kube-apiserver requests, per ChatDeployment (all clients; top 12):"
+  awk -v n="$n" '{printf "  %-7s %-28s %8d  %.2f/CD\n", $1, $2, $3, $3 / n}' "$work/server.d" | head -12
+}
+
 echo "# bench/operator-scale.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, operator ${OPERATOR_BIN:-release build of $(git rev-parse --short HEAD)}"
 for n in "${sizes[@]}"; do
   cluster_up >/dev/null
@@ -102,12 +166,15 @@ for n in "${sizes[@]}"; do
   k wait --for condition=Established crd/chatdeployments.chatplane.dev --timeout=30s >/dev/null
   helm install chatplane charts/chatplane -n "$release_ns" --create-namespace >/dev/null
   k create namespace bench >/dev/null
+  if ((${FLOOR_CLIENTS:-0})); then
+    floor_run "$n"
+    cluster_down quiet
+    continue
+  fi
   operator_kubeconfig
   start_operator
   pid=${operator_pids[runs]}
-  for ((i = 0; i < n; i++)); do
-    printf 'apiVersion: chatplane.dev/v1alpha1\nkind: ChatDeployment\nmetadata: {name: c%04d, namespace: bench}\nspec: {publicUrl: "https://c%04d.example.com"}\n---\n' "$i" "$i"
-  done >"$work/cds.yaml"
+  chat_deployments "$n" >"$work/cds.yaml"
   sleep 5 # the operator's watches are established
   server_requests >"$work/server.0"
   server_flowcontrol >"$work/apf.0"
