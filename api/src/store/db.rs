@@ -135,22 +135,19 @@ impl Inner {
         self.warm.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The top of the stack, after the stale ones below it went back to be tested (if the top
+    /// is stale, so is every one below it: all go).
     fn take_warm(self: &Arc<Self>) -> Option<Conn> {
-        let now = Instant::now();
         let mut warm = self.lock();
-        let top = warm.pop()?;
-        if now.duration_since(top.idle_since) < PING_WHEN_IDLE_FOR {
-            return Some(Conn {
-                conn: top.conn,
-                out_since: top.out_since,
-                db: self.clone(),
-            });
-        }
-        // The newest is stale, so is every one below it: all go back to be tested.
-        let stale = std::mem::take(&mut *warm);
+        let stale = drain_stale(&mut warm, Instant::now());
+        let top = warm.pop();
         drop(warm);
-        drop((top, stale));
-        None
+        drop(stale);
+        top.map(|top| Conn {
+            conn: top.conn,
+            out_since: top.out_since,
+            db: self.clone(),
+        })
     }
 }
 
