@@ -4,7 +4,9 @@
 //! `security`: auth failures, id mismatches, JWKS problems). With `LOG_DIR` they go to
 //! `api.log` and `security.log` there; otherwise both go to stdout with a `stream` field. Every
 //! line carries the fields of the spans it happened in, so a request's lines carry its
-//! `request_id`. Spans go to OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! `request_id`. Spans go to OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The whole
+//! subscriber is wrapped in [`SkipReentry`], which keeps sqlx's per-row re-entries of the
+//! request's span away from the layers.
 
 use std::fmt;
 use std::path::Path;
@@ -20,6 +22,9 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::log_buffer::{self, Batching, FlushGuard};
+
+mod reentry;
+pub use reentry::SkipReentry;
 
 pub const SECURITY_TARGET: &str = "security";
 
@@ -215,7 +220,7 @@ pub fn init(
         }
         None => (None, None),
     };
-    let subscriber = Registry::default().with(env_filter).with(json).with(otel);
+    let subscriber = SkipReentry::new(Registry::default().with(env_filter).with(json).with(otel));
     tracing::subscriber::set_global_default(subscriber).map_err(|_| TelemetryError::AlreadySet)?;
     Ok(TelemetryGuard {
         _writers: writers,
