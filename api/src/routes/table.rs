@@ -1,6 +1,8 @@
 //! Every route the API serves, in one table: the filters match requests through it, the
 //! metrics label requests with its path templates, and the OpenAPI document lists it.
 
+use std::sync::LazyLock;
+
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::path::FullPath;
@@ -131,33 +133,85 @@ pub fn is_api_prefix(segment: &str) -> bool {
         .any(|r| r.path.trim_start_matches('/').split('/').next() == Some(segment))
 }
 
-impl Route {
-    /// The values of the template's `{…}` segments when `path` matches it.
-    pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
-        let mut template = self.path.trim_matches('/').split('/');
-        let mut segments = path.trim_matches('/').split('/');
-        let mut params = Vec::new();
-        loop {
-            match (template.next(), segments.next()) {
-                (None, None) => return Some(params),
-                (Some(t), Some(s)) if t.starts_with('{') && !s.is_empty() => params.push(s),
-                (Some(t), Some(s)) if t == s => {}
-                _ => return None,
-            }
+/// The most segments a template has (tested); a longer path matches no route.
+const MAX_SEGMENTS: usize = 3;
+
+/// A path split at its slashes (the outer ones trimmed), or `None` when it has more segments
+/// than any template: split once per request, not once per route tried.
+struct Segments<'p> {
+    parts: [&'p str; MAX_SEGMENTS],
+    count: usize,
+}
+
+impl<'p> Segments<'p> {
+    fn of(path: &'p str) -> Option<Self> {
+        let mut parts = [""; MAX_SEGMENTS];
+        let mut count = 0;
+        for segment in path.trim_matches('/').split('/') {
+            *parts.get_mut(count)? = segment;
+            count += 1;
         }
+        Some(Self { parts, count })
+    }
+
+    fn as_slice(&self) -> &[&'p str] {
+        &self.parts[..self.count]
     }
 }
 
-fn entry(operation: Operation) -> &'static Route {
+/// A route with its template split, once for the process.
+struct Template {
+    route: &'static Route,
+    segments: Vec<&'static str>,
+}
+
+static TEMPLATES: LazyLock<Vec<Template>> = LazyLock::new(|| {
     ROUTES
         .iter()
-        .find(|r| r.operation == operation)
+        .map(|route| Template {
+            route,
+            segments: route.path.trim_matches('/').split('/').collect(),
+        })
+        .collect()
+});
+
+impl Template {
+    /// Whether `path` has as many segments as the template, each equal to the template's or, where
+    /// it has a `{…}`, not empty.
+    fn fits(&self, path: &Segments<'_>) -> bool {
+        let path = path.as_slice();
+        path.len() == self.segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(path)
+                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+    }
+
+    /// The values of the template's `{…}` segments when `path` matches it.
+    fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        let path = Segments::of(path)?;
+        self.fits(&path).then(|| {
+            self.segments
+                .iter()
+                .zip(path.as_slice())
+                .filter(|(t, _)| t.starts_with('{'))
+                .map(|(_, s)| *s)
+                .collect()
+        })
+    }
+}
+
+fn entry(operation: Operation) -> &'static Template {
+    TEMPLATES
+        .iter()
+        .find(|t| t.route.operation == operation)
         .unwrap_or_else(|| unreachable!("every operation is in ROUTES (tested)"))
 }
 
 /// The path template of `operation` (what an idempotency fingerprint names the route by).
 pub fn template(operation: Operation) -> &'static str {
-    entry(operation).path
+    entry(operation).route.path
 }
 
 /// The routes served on `listener`.
@@ -172,17 +226,17 @@ pub fn served_on(listener: Listener) -> impl Iterator<Item = &'static Route> {
 #[derive(Debug, Clone, Copy)]
 pub struct Matched(pub &'static str);
 
-/// Whether the request's path is `route`'s, and the path (for its parameters). Without the
-/// server's `Matched` (a filter tested on its own), the path is matched here.
+/// Whether the request's path is the template's, and the path (for its parameters). Without
+/// the server's `Matched` (a filter tested on its own), the path is matched here.
 fn on_route(
-    route: &'static Route,
+    template: &'static Template,
 ) -> impl Filter<Extract = (FullPath,), Error = warp::Rejection> + Clone {
     warp::ext::optional::<Matched>()
         .and(warp::path::full())
         .and_then(move |matched: Option<Matched>, full: FullPath| async move {
             let ours = match matched {
-                Some(Matched(template)) => template == route.path,
-                None => route.matches(full.as_str()).is_some(),
+                Some(Matched(path)) => path == template.route.path,
+                None => template.matches(full.as_str()).is_some(),
             };
             if ours {
                 Ok(full)
@@ -194,25 +248,25 @@ fn on_route(
 
 /// Path and method of `operation`, whose path has no parameter.
 pub fn at(operation: Operation) -> BoxedFilter<()> {
-    let route = entry(operation);
-    on_route(route)
+    let template = entry(operation);
+    on_route(template)
         .map(|_| ())
         .untuple_one()
-        .and(route.verb.filter())
+        .and(template.route.verb.filter())
         .boxed()
 }
 
 /// Path and method of `operation`, whose path has one parameter: its value.
 pub fn at_id(operation: Operation) -> BoxedFilter<(String,)> {
-    let route = entry(operation);
-    on_route(route)
+    let template = entry(operation);
+    on_route(template)
         .and_then(move |full: FullPath| async move {
-            match route.matches(full.as_str()).as_deref() {
+            match template.matches(full.as_str()).as_deref() {
                 Some([id]) => Ok((*id).to_owned()),
                 _ => Err(warp::reject::not_found()),
             }
         })
-        .and(route.verb.filter())
+        .and(template.route.verb.filter())
         .boxed()
 }
 
@@ -220,8 +274,9 @@ pub fn at_id(operation: Operation) -> BoxedFilter<(String,)> {
 /// with every GET), or `None` for a path no route has.
 pub fn allowed_methods(path: &str) -> Option<String> {
     let mut methods: Vec<&str> = Vec::new();
-    for r in ROUTES.iter().filter(|r| r.matches(path).is_some()) {
-        match r.verb {
+    let path = Segments::of(path)?;
+    for t in TEMPLATES.iter().filter(|t| t.fits(&path)) {
+        match t.route.verb {
             Verb::Get => methods.extend(["GET", "HEAD"]),
             Verb::Post => methods.push("POST"),
             Verb::Patch => methods.push("PATCH"),
@@ -233,10 +288,13 @@ pub fn allowed_methods(path: &str) -> Option<String> {
 
 /// A bounded label for metrics: the route's template, never the raw (attacker-chosen) path.
 pub fn label(path: &str) -> &'static str {
-    ROUTES
+    let Some(path) = Segments::of(path) else {
+        return "unmatched";
+    };
+    TEMPLATES
         .iter()
-        .find(|r| r.matches(path).is_some())
-        .map_or("unmatched", |r| r.path)
+        .find(|t| t.fits(&path))
+        .map_or("unmatched", |t| t.route.path)
 }
 
 #[cfg(test)]
@@ -250,7 +308,23 @@ mod tests {
         assert_eq!(r.matches("/conversations//messages"), None);
         assert_eq!(r.matches("/conversations/abc"), None);
         assert_eq!(r.matches("/conversations/abc/messages/x"), None);
+        assert_eq!(r.matches("/conversations/abc/messages/x/y/z"), None);
+        assert_eq!(
+            r.matches("//conversations/abc/messages/"),
+            Some(vec!["abc"])
+        );
         assert_eq!(entry(Operation::Liveness).matches("/healthz"), Some(vec![]));
+    }
+
+    #[test]
+    fn no_template_is_deeper_than_the_path_split_allows() {
+        for r in &ROUTES {
+            assert!(
+                r.path.trim_matches('/').split('/').count() <= MAX_SEGMENTS,
+                "{}",
+                r.path
+            );
+        }
     }
 
     #[test]
@@ -258,8 +332,12 @@ mod tests {
         // `Matched` names one template per path; a path of two would miss the second's routes.
         for a in &ROUTES {
             let path = a.path.replace("{id}", "x");
-            for b in ROUTES.iter().filter(|b| b.path != a.path) {
-                assert!(b.matches(&path).is_none(), "{path} matches {} too", b.path);
+            for b in TEMPLATES.iter().filter(|b| b.route.path != a.path) {
+                assert!(
+                    b.matches(&path).is_none(),
+                    "{path} matches {} too",
+                    b.route.path
+                );
             }
         }
     }
@@ -273,6 +351,8 @@ mod tests {
         assert_eq!(label("/conversations/"), "/conversations");
         assert_eq!(label("/users/me"), "/users/me");
         assert_eq!(label("/etc/passwd"), "unmatched");
+        assert_eq!(label("/conversations/a/messages/b/c/d"), "unmatched");
+        assert_eq!(label("/"), "unmatched");
     }
 
     #[test]
@@ -299,7 +379,7 @@ mod tests {
     #[test]
     fn every_operation_has_one_route() {
         for (i, a) in ROUTES.iter().enumerate() {
-            assert_eq!(entry(a.operation).path, a.path);
+            assert_eq!(entry(a.operation).route.path, a.path);
             for b in &ROUTES[i + 1..] {
                 assert_ne!(a.operation, b.operation, "{} twice", a.path);
                 assert!(
