@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use json_escape_simd::escape_into;
 use uuid::Uuid;
 
+use crate::domain::ConversationId;
 use crate::store::messages::MessageRow;
 
 /// Field names and punctuation around a row's values, beyond its strings' own lengths.
@@ -18,12 +19,22 @@ const ROW_OVERHEAD: usize = 256;
 pub fn page(rows: &[MessageRow]) -> Vec<u8> {
     let size: usize = rows.iter().map(estimate).sum();
     let mut out = Vec::with_capacity(size + 2);
+    // A page's rows are one conversation's: its id is formatted once, not once a row.
+    let mut conversation: Option<(ConversationId, Vec<u8>)> = None;
     out.push(b'[');
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write(row, &mut out);
+        let id = match &conversation {
+            Some((id, text)) if *id == row.conversation_id => text,
+            _ => {
+                let mut text = Vec::with_capacity(UUID_JSON_LEN);
+                uuid(&row.conversation_id.as_uuid(), &mut text);
+                &conversation.insert((row.conversation_id, text)).1
+            }
+        };
+        write(row, id, &mut out);
     }
     out.push(b']');
     out
@@ -32,7 +43,9 @@ pub fn page(rows: &[MessageRow]) -> Vec<u8> {
 /// One row as a JSON object.
 pub fn one(row: &MessageRow) -> Vec<u8> {
     let mut out = Vec::with_capacity(estimate(row));
-    write(row, &mut out);
+    let mut conversation = Vec::with_capacity(UUID_JSON_LEN);
+    uuid(&row.conversation_id.as_uuid(), &mut conversation);
+    write(row, &conversation, &mut out);
     out
 }
 
@@ -42,11 +55,12 @@ fn estimate(row: &MessageRow) -> usize {
     row.content.len() + row.sources.as_str().len() + ROW_OVERHEAD
 }
 
-fn write(row: &MessageRow, out: &mut Vec<u8>) {
+/// `conversation` is the row's `conversation_id` as JSON already.
+fn write(row: &MessageRow, conversation: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"id\":");
     uuid(&row.id, out);
     out.extend_from_slice(b",\"conversation_id\":");
-    uuid(&row.conversation_id.as_uuid(), out);
+    out.extend_from_slice(conversation);
     out.extend_from_slice(b",\"role\":\"");
     out.extend_from_slice(row.role.as_str().as_bytes());
     out.extend_from_slice(b"\",\"content\":");
@@ -64,6 +78,9 @@ fn write(row: &MessageRow, out: &mut Vec<u8>) {
     timestamp(&row.created_at, out);
     out.extend_from_slice(b"\"}");
 }
+
+/// A hyphenated UUID in quotes.
+const UUID_JSON_LEN: usize = uuid::fmt::Hyphenated::LENGTH + 2;
 
 fn uuid(id: &Uuid, out: &mut Vec<u8>) {
     let mut buf = Uuid::encode_buffer();
@@ -172,6 +189,12 @@ mod tests {
         Utc.timestamp_opt(secs, nano).single().unwrap_or_default()
     }
 
+    const CONVERSATIONS: [u128; 3] = [
+        0x0198_7d3a_1c2e_7f00_8a1b_5c6d_7e8f_9012,
+        0x0198_7d3a_1c2e_7f00_8a1b_5c6d_7e8f_9013,
+        0xffff_0000_ffff_4000_8000_0000_0000_0001,
+    ];
+
     fn row(rng: &mut impl Rng) -> MessageRow {
         let sources = if rng.random_bool(0.5) {
             "[]".to_owned()
@@ -181,8 +204,11 @@ mod tests {
         };
         MessageRow {
             id: Uuid::from_u128(rng.random()),
-            conversation_id: ConversationId::parse(&Uuid::from_u128(rng.random()).to_string())
-                .unwrap(),
+            // Mostly one conversation, as a page is, with switches to exercise the reuse of its id.
+            conversation_id: ConversationId::parse(
+                &Uuid::from_u128(CONVERSATIONS[rng.random_range(0..8) % 3]).to_string(),
+            )
+            .unwrap(),
             role: if rng.random_bool(0.5) {
                 Role::User
             } else {
