@@ -11,7 +11,7 @@
 use std::fmt;
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
@@ -33,27 +33,41 @@ pub struct JsonLines {
     tagged: bool,
 }
 
-struct FieldVisitor<'a>(&'a mut Map<String, Value>);
+/// An event's own fields under their callsite's names. The line has the members a JSON object of
+/// them would have (sorted by name, a later value replacing an earlier one of the same name),
+/// written without building that object: its map and a `String` per name were a tenth of an
+/// append's instructions.
+struct Fields(Vec<(&'static str, Value)>);
 
-impl Visit for FieldVisitor<'_> {
+impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.0.push((field.name(), Value::from(value)));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.0.push((field.name(), Value::from(value)));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.0.push((field.name(), Value::from(value)));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.0.push((field.name(), Value::from(value)));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.0.push((field.name(), Value::from(value)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.0
-            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+            .push((field.name(), Value::from(format!("{value:?}"))));
+    }
+}
+
+impl Fields {
+    /// Sorted by name, keeping the last value recorded under each.
+    fn into_members(mut self) -> Vec<(&'static str, Value)> {
+        self.0.reverse();
+        self.0.sort_by_key(|(name, _)| *name);
+        self.0.dedup_by(|later, kept| later.0 == kept.0);
+        self.0
     }
 }
 
@@ -69,27 +83,26 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        let mut line = Map::new();
-        line.insert(
-            "timestamp".into(),
+        let mut own = Fields(Vec::with_capacity(10));
+        own.0.push((
+            "timestamp",
             Value::from(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        );
-        line.insert("level".into(), Value::from(meta.level().as_str()));
-        line.insert("target".into(), Value::from(meta.target()));
+        ));
+        own.0.push(("level", Value::from(meta.level().as_str())));
+        own.0.push(("target", Value::from(meta.target())));
         if self.tagged {
             let stream = if is_security(meta) {
                 "security"
             } else {
                 "general"
             };
-            line.insert("stream".into(), Value::from(stream));
+            own.0.push(("stream", Value::from(stream)));
         }
-        event.record(&mut FieldVisitor(&mut line));
-        let own = Value::Object(line).to_string();
+        event.record(&mut own);
+        let mut out = Vec::with_capacity(320);
+        out.push(b'{');
         // Span fields are already JSON objects (JsonFields); splice their members in, outermost
         // first, instead of parsing and re-serialising them on every line.
-        let mut out = String::with_capacity(own.len() + 128);
-        out.push('{');
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let ext = span.extensions();
@@ -101,14 +114,22 @@ where
                         .unwrap_or_default()
                         .trim();
                     if !members.is_empty() {
-                        out.push_str(members);
-                        out.push(',');
+                        out.extend_from_slice(members.as_bytes());
+                        out.push(b',');
                     }
                 }
             }
         }
-        out.push_str(own.get(1..).unwrap_or("}"));
-        writeln!(writer, "{out}")
+        for (i, (name, value)) in own.into_members().iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, name).map_err(|_| fmt::Error)?;
+            out.push(b':');
+            serde_json::to_writer(&mut out, value).map_err(|_| fmt::Error)?;
+        }
+        out.extend_from_slice(b"}\n");
+        writer.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -226,4 +247,120 @@ pub fn init(
         _writers: writers,
         tracer,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The lines `log` writes through the service's layers (tagged, as on stdout).
+    fn lines(log: impl FnOnce()) -> Vec<String> {
+        let general = Lines::default();
+        let security = Lines::default();
+        let (g, s) = (general.clone(), security.clone());
+        let subscriber = SkipReentry::new(Registry::default().with(json_layers(
+            move || g.clone(),
+            move || s.clone(),
+            true,
+        )));
+        tracing::subscriber::with_default(subscriber, log);
+        let general = general.0.lock().unwrap().clone();
+        let security = security.0.lock().unwrap().clone();
+        String::from_utf8([general, security].concat())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The position of each key in the line's text, to check their order.
+    fn key_order(line: &str, keys: &[&str]) -> Vec<usize> {
+        keys.iter()
+            .map(|k| {
+                line.find(&format!("\"{k}\":"))
+                    .unwrap_or_else(|| panic!("{k} missing in {line}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_line_is_the_spans_fields_then_the_events_each_sorted_by_name() {
+        let lines = lines(|| {
+            let span = tracing::info_span!("request", request_id = "r-1", method = "GET");
+            let _in = span.enter();
+            tracing::info!(
+                status = 200u64,
+                duration_ms = 1.5,
+                ok = true,
+                delta = -3i64,
+                why = ?Some("x \"quoted\""),
+                "request"
+            );
+        });
+        let [line] = lines.as_slice() else {
+            panic!("one line expected: {lines:?}")
+        };
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["request_id"], "r-1");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["duration_ms"], 1.5);
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["delta"], -3);
+        assert_eq!(v["why"], "Some(\"x \\\"quoted\\\"\")");
+        assert_eq!(v["message"], "request");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["stream"], "general");
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+        let order = key_order(
+            line,
+            &[
+                "method",
+                "request_id",
+                "delta",
+                "duration_ms",
+                "level",
+                "message",
+                "ok",
+                "status",
+                "stream",
+                "target",
+                "timestamp",
+                "why",
+            ],
+        );
+        assert!(order.is_sorted(), "{line}");
+        assert!(line.ends_with('}'));
+    }
+
+    #[test]
+    fn an_event_field_named_like_a_line_field_replaces_it_once() {
+        let lines = lines(|| {
+            tracing::warn!(target: SECURITY_TARGET, stream = "mine", "refused");
+        });
+        let [line] = lines.as_slice() else {
+            panic!("one line expected: {lines:?}")
+        };
+        assert_eq!(line.matches("\"stream\":").count(), 1, "{line}");
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["stream"], "mine");
+        assert_eq!(v["target"], SECURITY_TARGET);
+    }
 }
