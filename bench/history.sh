@@ -5,8 +5,9 @@
 # database, in the same run. Then the API again at half its peak rate (open loop, `hey -q`), for
 # p50/p99 there.
 #
-# Each of WORKERS workers is its own user with its own conversation (one wrk thread and
-# connection each; one hey process each at half rate); pgbench runs WORKERS clients.
+# Each of WORKERS workers is its own user with a conversation it reads and another it appends to
+# (one wrk thread and connection each; one hey process each at half rate), so every read is of
+# the same 50 seeded messages; pgbench runs WORKERS clients.
 #
 # Two CPU layouts, one after the other:
 #   shared  everything on all cores (on a 2-core machine the API, the load tool and PostgreSQL
@@ -26,6 +27,9 @@
 # DURATION seconds after a warm-up), and each load reports the instructions the API spent per
 # request with the functions that spent them: bench/results/profile-read.txt, profile-append.txt
 # (the dumps beside them, callgrind-*.out, for callgrind_annotate).
+#
+# SYSCALLS=1: instead, each load runs with `perf trace -s` attached to the API (all its threads),
+# for its system calls per request by name: bench/results/syscalls-read.txt, syscalls-append.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatplane/target}"
@@ -84,7 +88,8 @@ for _ in $(seq 100); do [ -s "$work/auth.json" ] && break; sleep 0.1; done
 auth_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["auth_url"])' "$work/auth.json")
 issuer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuer"])' "$work/auth.json")
 token() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"][int(sys.argv[2])])' "$work/auth.json" "$1"; }
-conv() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+# Worker N's conversation for METHOD: GET reads …-8000-N, POST appends to …-9000-N (seed.sql).
+conv() { if [ "$1" = POST ]; then printf '00000000-0000-4000-9000-%012d' "$2"; else printf '00000000-0000-4000-8000-%012d' "$2"; fi; }
 
 # The client side of a layout: all cores, or every core but the database's.
 PIN=()
@@ -116,8 +121,9 @@ stop_api() {
   api_pid=""
 }
 
-# CPU seconds the API process has used so far (user + system).
+# CPU seconds the API process has used so far (user + system), and of them in the kernel.
 api_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$api_pid/stat"; }
+api_sys() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", $15 / hz }' "/proc/$api_pid/stat"; }
 # CPU seconds the whole PostgreSQL cluster has used so far (every backend and helper process).
 db_cpu() { python3 bench/summarize.py dbcpu "$POSTMASTER"; }
 
@@ -126,7 +132,7 @@ wrk_run() {
   local name=$1 method=$2 suffix=$3 before
   : >"$work/$name.targets"
   for i in $(seq 0 $((WORKERS - 1))); do
-    echo "$method /conversations/$(conv "$i")/messages$suffix $(token "$i")" >>"$work/$name.targets"
+    echo "$method /conversations/$(conv "$method" "$i")/messages$suffix $(token "$i")" >>"$work/$name.targets"
   done
   local perf_pid=''
   if [ -n "$COUNT_SYSCALLS" ] && [ -z "${WRAP[*]}" ]; then
@@ -134,11 +140,15 @@ wrk_run() {
     perf_pid=$!
   fi
   before=$(api_cpu)
+  sys_before=$(api_sys)
   db_before=$(db_cpu)
   BENCH_TARGETS="$work/$name.targets" "${PIN[@]}" wrk -t "$WORKERS" -c "$WORKERS" -d "${DURATION}s" \
     -s bench/wrk.lua "http://127.0.0.1:$PORT" >"$work/$name.wrk"
-  echo "CPU $(python3 -c "print($(api_cpu) - $before)")" >>"$work/$name.wrk"
-  echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")" >>"$work/$name.wrk"
+  {
+    echo "CPU $(python3 -c "print($(api_cpu) - $before)")"
+    echo "SYSCPU $(python3 -c "print($(api_sys) - $sys_before)")"
+    echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")"
+  } >>"$work/$name.wrk"
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
     wait "$perf_pid" || true
@@ -154,7 +164,7 @@ hey_run() {
   for i in $(seq 0 $((WORKERS - 1))); do
     local args=(-z "${DURATION}s" -c 1 -q "$rate" -m "$method" -o csv -H "Authorization: Bearer $(token "$i")")
     [ "$method" = POST ] && args+=(-T application/json -d '{"role":"user","content":"benchmark message"}')
-    "${PIN[@]}" hey "${args[@]}" "http://127.0.0.1:$PORT/conversations/$(conv "$i")/messages$suffix" \
+    "${PIN[@]}" hey "${args[@]}" "http://127.0.0.1:$PORT/conversations/$(conv "$method" "$i")/messages$suffix" \
       >"$work/$name.$i.csv" &
     hp+=($!)
   done
@@ -188,7 +198,34 @@ profile() {
     | tee "bench/results/profile-$name.txt"
 }
 
+# syscalls NAME METHOD PATH_SUFFIX: the API's system calls by name over one load, after a warm-up.
+syscalls() {
+  local name=$1 method=$2 suffix=$3 trace_pid
+  start_api
+  DURATION=2 wrk_run "warm-$name" "$method" "$suffix"
+  perf trace -s -p "$api_pid" -o "$work/$name.trace" &
+  trace_pid=$!
+  sleep 1 # attached before the load starts
+  wrk_run "$name" "$method" "$suffix"
+  kill -INT "$trace_pid"
+  wait "$trace_pid" || true
+  stop_api
+  python3 bench/summarize.py syscalls "$work/$name.wrk" "$work/$name.trace" \
+    | tee "bench/results/syscalls-$name.txt"
+}
+
 mkdir -p bench/results
+if [ -n "${SYSCALLS:-}" ]; then
+  for entry in "${APIS[@]}"; do
+    label=${entry%%=*}
+    BIN=${entry#*=}
+    tag=''
+    [ "$label" = this ] || tag="-$label"
+    syscalls "read$tag" GET '?limit=50'
+    syscalls "append$tag" POST ''
+  done
+  exit 0
+fi
 if [ -n "${PROFILE:-}" ]; then
   for entry in "${APIS[@]}"; do
     label=${entry%%=*}
@@ -204,9 +241,11 @@ fi
 : >bench/results/history.md
 labels=()
 for entry in "${APIS[@]}"; do labels+=("${entry%%=*}"); done
-# Reads first, then appends; after every run that appended, VACUUM ANALYZE outside the
-# measurement, so no run pays for autovacuum's work on another run's rows.
-vacuum() { psql -q "$PGURL/$DB" -c 'VACUUM ANALYZE' >/dev/null; }
+# Reads first, then appends; after seeding and after every run that appended, VACUUM ANALYZE and
+# a CHECKPOINT outside the measurement, so that no run pays for work another run's rows left
+# (autovacuum, a checkpoint's writes).
+vacuum() { psql -q "$PGURL/$DB" -c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null; }
+vacuum
 for layout in $LAYOUTS; do
   set_layout "$layout"
   dir="$work/$layout"
@@ -217,6 +256,8 @@ for layout in $LAYOUTS; do
       label=${entry%%=*}
       BIN=${entry#*=}
       start_api
+      # Unmeasured: the new process's connections, prepared statements and caches.
+      DURATION=2 wrk_run "$layout/${op}_warm.$label" "$method" "$suffix"
       wrk_run "$layout/${op}_api.$label" "$method" "$suffix"
       rate=$(summary rate "$dir/${op}_api.$label.wrk")
       hey_run "$layout/${op}_half.$label" "$method" "$suffix" "$(python3 -c "print(max(1, int($rate / 2 / $WORKERS)))")"

@@ -38,11 +38,11 @@ def hey(files):
 
 def wrk(path):
     """(requests/s, p50 ms, p99 ms, errors, API CPU µs per request, database CPU µs per request,
-    system calls per request, context switches per request) from the JSON line bench/wrk.lua
-    prints and the CPU, DBCPU, SYSCALLS and SWITCHES lines bench/history.sh adds (NaN where perf
-    did not count)."""
+    system calls per request, context switches per request, the API's system CPU µs per request)
+    from the JSON line bench/wrk.lua prints and the CPU, DBCPU, SYSCALLS, SWITCHES and SYSCPU
+    lines bench/history.sh adds (NaN where perf did not count)."""
     found = None
-    counts = {k: float("nan") for k in ("CPU", "DBCPU", "SYSCALLS", "SWITCHES")}
+    counts = {k: float("nan") for k in ("CPU", "DBCPU", "SYSCALLS", "SWITCHES", "SYSCPU")}
     with open(path) as fh:
         for line in fh:
             if line.startswith("WRK "):
@@ -59,7 +59,7 @@ def wrk(path):
     n = found["requests"] or float("nan")
     return (found["rate"], found["p50_ms"], found["p99_ms"], found["errors"],
             counts["CPU"] / n * 1e6, counts["DBCPU"] / n * 1e6, counts["SYSCALLS"] / n,
-            counts["SWITCHES"] / n)
+            counts["SWITCHES"] / n, counts["SYSCPU"] / n * 1e6)
 
 
 def pgbench(work, prefix):
@@ -86,24 +86,24 @@ def pgbench(work, prefix):
 def table(work, layout, workers, duration, labels):
     rows = [
         f"**Layout `{layout}`.** Concurrency {workers} (one connection per worker, each its own user "
-        f"and conversation), {duration} s per run. Peak: wrk (closed loop) and pgbench; half peak: "
+        f"with a conversation to read and one to append to), {duration} s per run. Peak: wrk (closed loop) and pgbench; half peak: "
         "hey at a fixed rate. System calls and context switches: the API process's, per request.",
         "",
         "| operation | API | API req/s | API p50 ms | API p99 ms | pgbench tx/s | pgbench p50 ms "
-        "| pgbench p99 ms | API / pgbench | API CPU µs/req | DB CPU µs/req (pgbench's) "
+        "| pgbench p99 ms | API / pgbench | API CPU µs/req (of it system) | DB CPU µs/req (pgbench's) "
         "| syscalls/req | switches/req | at half peak: req/s | p50 ms | p99 ms | non-2xx |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for op, label in (("read", "read a 50-message page"), ("append", "append a message")):
         p_rate, p50, p99, p_db = pgbench(work, f"{op}_pg")
         for api in labels:
-            a_rate, a50, a99, a_err, a_cpu, a_db, a_sys, a_sw = wrk(
+            a_rate, a50, a99, a_err, a_cpu, a_db, a_sys, a_sw, a_kernel = wrk(
                 os.path.join(work, f"{op}_api.{api}.wrk"))
             h_rate, h50, h99, h_err = hey(glob.glob(os.path.join(work, f"{op}_half.{api}.*.csv")))
             ratio = a_rate / p_rate if p_rate else float("nan")
             rows.append(
                 f"| {label} | {api} | {a_rate:.0f} | {a50:.2f} | {a99:.2f} | {p_rate:.0f} | {p50:.2f} "
-                f"| {p99:.2f} | {ratio:.0%} | {a_cpu:.0f} | {a_db:.0f} ({p_db:.0f}) | {a_sys:.1f} "
+                f"| {p99:.2f} | {ratio:.0%} | {a_cpu:.0f} ({a_kernel:.0f}) | {a_db:.0f} ({p_db:.0f}) | {a_sys:.1f} "
                 f"| {a_sw:.1f} | {h_rate:.0f} | {h50:.2f} | {h99:.2f} | {a_err + h_err} |"
             )
     print("\n".join(rows))
@@ -131,9 +131,8 @@ def cluster_cpu(postmaster):
     return ticks / hz
 
 
-def profile(wrk_path, dumps, top=25):
-    """Instructions per request from a callgrind dump of one load: the total, then the functions
-    that spent the most, inclusive (with what they call) and exclusive (their own code)."""
+def wrk_requests(wrk_path):
+    """Requests served in one wrk run."""
     requests = 0
     with open(wrk_path) as fh:
         for line in fh:
@@ -141,6 +140,13 @@ def profile(wrk_path, dumps, top=25):
                 requests = json.loads(line[4:])["requests"]
     if not requests:
         raise SystemExit(f"no requests in {wrk_path}")
+    return requests
+
+
+def profile(wrk_path, dumps, top=25):
+    """Instructions per request from a callgrind dump of one load: the total, then the functions
+    that spent the most, inclusive (with what they call) and exclusive (their own code)."""
+    requests = wrk_requests(wrk_path)
     print(f"requests served: {requests}")
     for mode in ("yes", "no"):
         out = subprocess.run(
@@ -166,6 +172,30 @@ def profile(wrk_path, dumps, top=25):
             print(f"{ir / requests:>10,.0f}  {ir / total:6.1%}  {name[:150]}")
 
 
+def syscalls(wrk_path, trace_path):
+    """System calls per request by name, from `perf trace -s` attached to the API for one load
+    (its summary has a table per thread; they are added up). Errors are mostly EAGAIN: a
+    non-blocking read that found nothing yet."""
+    requests = wrk_requests(wrk_path)
+    calls, errors = {}, {}
+    with open(trace_path) as fh:
+        for line in fh:
+            m = re.match(r"\s+([a-z_0-9]+)\s+(\d+)\s+(\d+)\s+[0-9.]+\s", line)
+            if m:
+                name = m.group(1)
+                calls[name] = calls.get(name, 0) + int(m.group(2))
+                errors[name] = errors.get(name, 0) + int(m.group(3))
+    if not calls:
+        raise SystemExit(f"no system calls in {trace_path}")
+    print(f"requests served: {requests}")
+    print(f"system calls per request: {sum(calls.values()) / requests:.2f}\n")
+    print("| system call | per request | of them failed (EAGAIN) |")
+    print("|---|---|---|")
+    for name, n in sorted(calls.items(), key=lambda kv: -kv[1]):
+        if n / requests >= 0.01:
+            print(f"| {name} | {n / requests:.2f} | {errors[name] / requests:.2f} |")
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "dbcpu":
@@ -176,5 +206,7 @@ if __name__ == "__main__":
         table(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:] or ["this"])
     elif cmd == "profile":
         profile(sys.argv[2], sys.argv[3:])
+    elif cmd == "syscalls":
+        syscalls(sys.argv[2], sys.argv[3])
     else:
         sys.exit(f"unknown command {cmd}")

@@ -1,9 +1,10 @@
--- store::messages::append. Each pgbench client appends to its own user's conversation.
+-- store::messages::append. Each pgbench client appends to its own user's append conversation
+-- (…-9000-N; the page reads read …-8000-N, which no append changes).
 -- The cap is the MAX_MESSAGES_PER_CONVERSATION history.sh gives the API (each client appends
 -- to one conversation for the whole run); one slot per message.
 WITH c AS (
     UPDATE conversations SET updated_at = now(), message_count = message_count + 1
-     WHERE id = ('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid
+     WHERE id = ('00000000-0000-4000-9000-' || lpad(:client_id::text, 12, '0'))::uuid
        AND user_id = 'bench-' || :client_id
        AND (1 = 0 OR message_count + 1 <= 100000000)
     RETURNING id)
