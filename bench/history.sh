@@ -129,7 +129,7 @@ db_cpu() { python3 bench/summarize.py dbcpu "$POSTMASTER"; }
 
 # wrk_run NAME METHOD PATH_SUFFIX: peak rate, one thread and connection per worker.
 wrk_run() {
-  local name=$1 method=$2 suffix=$3 before
+  local name=$1 method=$2 suffix=$3 before sys_before db_before
   : >"$work/$name.targets"
   for i in $(seq 0 $((WORKERS - 1))); do
     echo "$method /conversations/$(conv "$method" "$i")/messages$suffix $(token "$i")" >>"$work/$name.targets"
@@ -205,6 +205,7 @@ syscalls() {
   DURATION=2 wrk_run "warm-$name" "$method" "$suffix"
   perf trace -s -p "$api_pid" -o "$work/$name.trace" &
   trace_pid=$!
+  pids+=("$trace_pid")
   sleep 1 # attached before the load starts
   wrk_run "$name" "$method" "$suffix"
   kill -INT "$trace_pid"
@@ -215,25 +216,18 @@ syscalls() {
 }
 
 mkdir -p bench/results
-if [ -n "${SYSCALLS:-}" ]; then
+# PROFILE and SYSCALLS measure each load on its own instead of the tables.
+per_load=''
+[ -z "${PROFILE:-}" ] || per_load=profile
+[ -z "${SYSCALLS:-}" ] || per_load=syscalls
+if [ -n "$per_load" ]; then
   for entry in "${APIS[@]}"; do
     label=${entry%%=*}
     BIN=${entry#*=}
     tag=''
     [ "$label" = this ] || tag="-$label"
-    syscalls "read$tag" GET '?limit=50'
-    syscalls "append$tag" POST ''
-  done
-  exit 0
-fi
-if [ -n "${PROFILE:-}" ]; then
-  for entry in "${APIS[@]}"; do
-    label=${entry%%=*}
-    BIN=${entry#*=}
-    tag=''
-    [ "$label" = this ] || tag="-$label"
-    profile "read$tag" GET '?limit=50'
-    profile "append$tag" POST ''
+    "$per_load" "read$tag" GET '?limit=50'
+    "$per_load" "append$tag" POST ''
   done
   exit 0
 fi

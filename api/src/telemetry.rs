@@ -35,8 +35,8 @@ pub struct JsonLines {
 
 /// An event's own fields under their callsite's names. The line has the members a JSON object of
 /// them would have (sorted by name, a later value replacing an earlier one of the same name),
-/// written without building that object: its map and a `String` per name were a tenth of an
-/// append's instructions.
+/// written without building that object: with its map and a `String` per name, the access line
+/// cost 12,000 instructions of an append's 146,000; without, 6,500.
 struct Fields(Vec<(&'static str, Value)>);
 
 impl Visit for Fields {
