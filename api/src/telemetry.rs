@@ -17,7 +17,7 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
-use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Registry};
 
@@ -157,6 +157,18 @@ where
         .with_writer(writer)
 }
 
+/// The registry under `filter` and then `layers` (the JSON log, and OTLP when set), the whole
+/// wrapped in [`SkipReentry`]: the service's subscriber, which its tests build here too.
+pub fn subscriber<L>(
+    filter: EnvFilter,
+    layers: L,
+) -> SkipReentry<Layered<L, Layered<EnvFilter, Registry>>>
+where
+    L: Layer<Layered<EnvFilter, Registry>> + Send + Sync + 'static,
+{
+    SkipReentry::new(Registry::default().with(filter).with(layers))
+}
+
 /// Keeps the log writers and the trace exporter alive; dropping it flushes them.
 pub struct TelemetryGuard {
     _writers: Vec<FlushGuard>,
@@ -241,8 +253,8 @@ pub fn init(
         }
         None => (None, None),
     };
-    let subscriber = SkipReentry::new(Registry::default().with(env_filter).with(json).with(otel));
-    tracing::subscriber::set_global_default(subscriber).map_err(|_| TelemetryError::AlreadySet)?;
+    tracing::subscriber::set_global_default(subscriber(env_filter, json.and_then(otel)))
+        .map_err(|_| TelemetryError::AlreadySet)?;
     Ok(TelemetryGuard {
         _writers: writers,
         tracer,
@@ -252,8 +264,6 @@ pub fn init(
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
 
@@ -275,12 +285,8 @@ mod tests {
         let general = Lines::default();
         let security = Lines::default();
         let (g, s) = (general.clone(), security.clone());
-        let subscriber = SkipReentry::new(Registry::default().with(json_layers(
-            move || g.clone(),
-            move || s.clone(),
-            true,
-        )));
-        tracing::subscriber::with_default(subscriber, log);
+        let layers = json_layers(move || g.clone(), move || s.clone(), true);
+        tracing::subscriber::with_default(subscriber(EnvFilter::new("info"), layers), log);
         let general = general.0.lock().unwrap().clone();
         let security = security.0.lock().unwrap().clone();
         String::from_utf8([general, security].concat())

@@ -128,9 +128,9 @@ pub static ROUTES: [Route; 15] = [
 /// Whether `segment` is the first path segment of an API route: such paths never fall back to the
 /// web app, so an unknown API path keeps its JSON 404.
 pub fn is_api_prefix(segment: &str) -> bool {
-    ROUTES
+    TEMPLATES
         .iter()
-        .any(|r| r.path.trim_start_matches('/').split('/').next() == Some(segment))
+        .any(|t| t.segments.first() == Some(&segment))
 }
 
 /// The most segments a template has (tested); a longer path matches no route.
@@ -318,12 +318,8 @@ mod tests {
 
     #[test]
     fn no_template_is_deeper_than_the_path_split_allows() {
-        for r in &ROUTES {
-            assert!(
-                r.path.trim_matches('/').split('/').count() <= MAX_SEGMENTS,
-                "{}",
-                r.path
-            );
+        for t in TEMPLATES.iter() {
+            assert!(t.segments.len() <= MAX_SEGMENTS, "{}", t.route.path);
         }
     }
 

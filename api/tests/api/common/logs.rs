@@ -39,28 +39,25 @@ impl LogBuffer {
     }
 }
 
-/// Tracing is global: set up once; the general stream prints only with `TEST_LOG` set.
-static SECURITY_LOG: LazyLock<LogBuffer> =
-    LazyLock::new(|| {
-        use tracing_subscriber::layer::SubscriberExt;
-        let security = LogBuffer::default();
-        let filter = tracing_subscriber::EnvFilter::new("info,sqlx=warn");
-        let subscriber = tracing_subscriber::Registry::default().with(filter);
-        // Wrapped as the service's is, so the suite's requests log through the same path.
-        use chatplane_api::telemetry::{SkipReentry, json_layers};
-        let result =
-            if std::env::var("TEST_LOG").is_ok() {
-                tracing::subscriber::set_global_default(SkipReentry::new(
-                    subscriber.with(json_layers(std::io::stdout, security.clone(), true)),
-                ))
-            } else {
-                tracing::subscriber::set_global_default(SkipReentry::new(
-                    subscriber.with(json_layers(std::io::sink, security.clone(), true)),
-                ))
-            };
-        result.expect("tracing set up once");
-        security
-    });
+/// Tracing is global: set up once, as the service's subscriber; the general stream prints only
+/// with `TEST_LOG` set.
+static SECURITY_LOG: LazyLock<LogBuffer> = LazyLock::new(|| {
+    use chatplane_api::telemetry::{json_layers, subscriber};
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let security = LogBuffer::default();
+    let general = if std::env::var("TEST_LOG").is_ok() {
+        BoxMakeWriter::new(std::io::stdout)
+    } else {
+        BoxMakeWriter::new(std::io::sink)
+    };
+    let filter = tracing_subscriber::EnvFilter::new("info,sqlx=warn");
+    tracing::subscriber::set_global_default(subscriber(
+        filter,
+        json_layers(general, security.clone(), true),
+    ))
+    .expect("tracing set up once");
+    security
+});
 
 /// The security log of the whole test binary (tracing is set up on first use).
 pub fn security_log() -> LogBuffer {
