@@ -57,10 +57,12 @@ fi
 COUNT_SYSCALLS=''
 perf stat -e raw_syscalls:sys_enter,context-switches -o /dev/null true 2>/dev/null && COUNT_SYSCALLS=1
 
-cargo build --release --locked -p chatplane-api --bin chatplane-api --example bench_auth
+cargo build --release --locked -p chatplane-api --bin chatplane-api --example bench_auth \
+  --example store_floor
 BIN="$CARGO_TARGET_DIR/release/chatplane-api"
 read -ra APIS <<<"${API_BINS:-this=$BIN}"
 AUTH_BIN="$CARGO_TARGET_DIR/release/examples/bench_auth"
+FLOOR_BIN="$CARGO_TARGET_DIR/release/examples/store_floor"
 CORES=$(nproc)
 POSTMASTER=$(head -n 1 "$(psql -Atqc 'SHOW data_directory' "$PGURL/postgres")/postmaster.pid")
 
@@ -127,6 +129,16 @@ api_sys() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", $15 / hz }' "/pro
 # CPU seconds the whole PostgreSQL cluster has used so far (every backend and helper process).
 db_cpu() { python3 bench/summarize.py dbcpu "$POSTMASTER"; }
 
+# timed OUT CMD...: runs CMD with its output into OUT, then adds the CPU seconds it used (user +
+# system, then system alone) as a CLIENTCPU line: the load tool's own cost, or the client's.
+timed() {
+  local out=$1 TIMEFORMAT='%U %S' t u s
+  shift
+  t=$({ time "$@" >"$out" 2>&1; } 2>&1)
+  read -r u s <<<"$t"
+  echo "CLIENTCPU $(python3 -c "print($u + $s, $s)")" >>"$out"
+}
+
 # wrk_run NAME METHOD PATH_SUFFIX: peak rate, one thread and connection per worker.
 wrk_run() {
   local name=$1 method=$2 suffix=$3 before sys_before db_before
@@ -142,8 +154,8 @@ wrk_run() {
   before=$(api_cpu)
   sys_before=$(api_sys)
   db_before=$(db_cpu)
-  BENCH_TARGETS="$work/$name.targets" "${PIN[@]}" wrk -t "$WORKERS" -c "$WORKERS" -d "${DURATION}s" \
-    -s bench/wrk.lua "http://127.0.0.1:$PORT" >"$work/$name.wrk"
+  timed "$work/$name.wrk" env BENCH_TARGETS="$work/$name.targets" "${PIN[@]}" wrk -t "$WORKERS" \
+    -c "$WORKERS" -d "${DURATION}s" -s bench/wrk.lua "http://127.0.0.1:$PORT"
   {
     echo "CPU $(python3 -c "print($(api_cpu) - $before)")"
     echo "SYSCPU $(python3 -c "print($(api_sys) - $sys_before)")"
@@ -171,12 +183,24 @@ hey_run() {
   wait "${hp[@]}"
 }
 
+# pgbench_run NAME SQL [PGBENCH_ARGS...]: pgbench's peak (or, with -R, a fixed rate).
 pgbench_run() {
   local name=$1 sql=$2 db_before
+  shift 2
   db_before=$(db_cpu)
-  (cd "$work" && "${PIN[@]}" pgbench -n -M prepared -c "$WORKERS" -j 2 -T "$DURATION" -l \
-     --log-prefix="$name" -f "$OLDPWD/$sql" "$PGURL/$DB" >"$work/$name.out" 2>&1)
+  timed "$work/$name.out" "${PIN[@]}" pgbench -n -M prepared -c "$WORKERS" -j 2 -T "$DURATION" -l \
+    --log-prefix="$work/$name" -f "$sql" "$@" "$PGURL/$DB"
   sleep 1 # pgbench's backends exit after it does: let the postmaster reap them into its count
+  echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")" >>"$work/$name.out"
+}
+
+# floor_run NAME read|append: the store's statements through sqlx alone, at their peak
+# (api/examples/store_floor.rs): what the API's database client costs without HTTP around it.
+floor_run() {
+  local name=$1 op=$2 db_before
+  db_before=$(db_cpu)
+  timed "$work/$name.out" env DATABASE_URL="$PGURL/$DB" "${PIN[@]}" "$FLOOR_BIN" "$op" "$WORKERS" \
+    "$DURATION"
   echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")" >>"$work/$name.out"
 }
 
@@ -246,6 +270,7 @@ for layout in $LAYOUTS; do
   mkdir -p "$dir"
   for op in read append; do
     if [ "$op" = read ]; then method=GET suffix='?limit=50'; else method=POST suffix=''; fi
+    sql="bench/sql/$([ "$op" = read ] && echo read_page || echo append).sql"
     for entry in "${APIS[@]}"; do
       label=${entry%%=*}
       BIN=${entry#*=}
@@ -257,10 +282,20 @@ for layout in $LAYOUTS; do
       hey_run "$layout/${op}_half.$label" "$method" "$suffix" "$(python3 -c "print(max(1, int($rate / 2 / $WORKERS)))")"
       stop_api
       [ "$op" = read ] || vacuum
+      # The database's CPU per statement grows as its rate falls (it sleeps and wakes between
+      # statements), so it is compared with pgbench's at the API's own rate too.
+      pgbench_run "$layout/${op}_pgat.$label" "$sql" -R "${rate%.*}"
+      [ "$op" = read ] || vacuum
     done
-    pgbench_run "$layout/${op}_pg" "bench/sql/$([ "$op" = read ] && echo read_page || echo append).sql"
+    pgbench_run "$layout/${op}_pg" "$sql"
+    [ "$op" = read ] || vacuum
+    floor_run "$layout/${op}_floor" "$op"
     [ "$op" = read ] || vacuum
   done
-  summary table "$dir" "$layout" "$WORKERS" "$DURATION" "${labels[@]}" | tee -a bench/results/history.md
-  echo | tee -a bench/results/history.md
+  {
+    summary table "$dir" "$layout" "$WORKERS" "$DURATION" "${labels[@]}"
+    echo
+    summary cpu "$dir" "$layout" "$DURATION" "${labels[@]}"
+    echo
+  } | tee -a bench/results/history.md
 done

@@ -83,6 +83,84 @@ def pgbench(work, prefix):
     return (float(m.group(1)) if m else 0.0), percentile(lat, 50), percentile(lat, 99), db_us
 
 
+def client_cpu(path):
+    """(CPU seconds, of them system) from the CLIENTCPU line bench/history.sh's `timed` adds: the
+    load tool's, or the client's, own time over its run."""
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("CLIENTCPU "):
+                total, system = line.split()[1:3]
+                return float(total), float(system)
+    return float("nan"), float("nan")
+
+
+def db_seconds(path):
+    """The database's CPU seconds from the DBCPU line bench/history.sh adds."""
+    with open(path) as fh:
+        m = re.search(r"^DBCPU ([0-9.eE+-]+)", fh.read(), re.M)
+    return float(m.group(1)) if m else float("nan")
+
+
+def floor(path):
+    """Requests one store_floor run served: the count it prints."""
+    with open(path) as fh:
+        return int(fh.readline())
+
+
+def pgbench_count(path):
+    """Transactions one pgbench run processed, from its summary."""
+    with open(path) as fh:
+        m = re.search(r"number of transactions actually processed: ([0-9]+)", fh.read())
+    return int(m.group(1)) if m else 0
+
+
+def cpu_table(work, layout, duration, labels):
+    """Where each request's CPU goes: the client (API, store_floor or pgbench), the load tool in
+    front of the API (wrk), and the database, per request, for each run of a layout."""
+    duration = float(duration)
+    rows = [
+        f"**Layout `{layout}`, CPU per request.** The client is the API (behind wrk), the store "
+        "alone (`store_floor`: the API's statements through its sqlx pool, no HTTP), or pgbench "
+        "(libpq); pgbench also ran at each API's measured rate (`-R`), since the database's CPU "
+        "per statement grows as its rate falls.",
+        "",
+        "| operation | client | req/s | client CPU µs/req (of it system) | wrk CPU µs/req "
+        "| DB CPU µs/req |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def us(seconds, n):
+        return seconds / n * 1e6 if n else float("nan")
+
+    for op, label in (("read", "read a page"), ("append", "append")):
+        for api in labels:
+            path = os.path.join(work, f"{op}_api.{api}.wrk")
+            rate, *_, a_cpu, a_db, _, _, a_kernel = wrk(path)
+            n = wrk_requests(path)
+            w_total, _ = client_cpu(path)
+            rows.append(f"| {label} | API `{api}` | {rate:.0f} | {a_cpu:.0f} ({a_kernel:.0f}) "
+                        f"| {us(w_total, n):.0f} | {a_db:.0f} |")
+            p_rate, _, _, p_db = pgbench(work, f"{op}_pgat.{api}")
+            path = os.path.join(work, f"{op}_pgat.{api}.out")
+            c_total, c_sys = client_cpu(path)
+            n = pgbench_count(path)
+            rows.append(f"| {label} | pgbench at `{api}`'s rate | {p_rate:.0f} "
+                        f"| {us(c_total, n):.0f} ({us(c_sys, n):.0f}) | – | {p_db:.0f} |")
+        path = os.path.join(work, f"{op}_floor.out")
+        n = floor(path)
+        c_total, c_sys = client_cpu(path)
+        rows.append(f"| {label} | store alone (sqlx) | {n / duration:.0f} "
+                    f"| {us(c_total, n):.0f} ({us(c_sys, n):.0f}) | – "
+                    f"| {us(db_seconds(path), n):.0f} |")
+        p_rate, _, _, p_db = pgbench(work, f"{op}_pg")
+        path = os.path.join(work, f"{op}_pg.out")
+        c_total, c_sys = client_cpu(path)
+        n = pgbench_count(path)
+        rows.append(f"| {label} | pgbench (libpq) | {p_rate:.0f} "
+                    f"| {us(c_total, n):.0f} ({us(c_sys, n):.0f}) | – | {p_db:.0f} |")
+    print("\n".join(rows))
+
+
 def table(work, layout, workers, duration, labels):
     rows = [
         f"**Layout `{layout}`.** Concurrency {workers} (one connection per worker, each its own user "
@@ -204,6 +282,8 @@ if __name__ == "__main__":
         print(f"{wrk(sys.argv[2])[0]:.1f}")
     elif cmd == "table":
         table(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:] or ["this"])
+    elif cmd == "cpu":
+        cpu_table(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:] or ["this"])
     elif cmd == "profile":
         profile(sys.argv[2], sys.argv[3:])
     elif cmd == "syscalls":
