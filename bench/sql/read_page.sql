@@ -1,7 +1,6 @@
 -- store::messages::page (newest page of 50, no cursor). Each pgbench client reads its own
 -- user's conversation, as each load-tool worker does; ids are built from :client_id.
-SELECT m.id, c.id AS conversation_id, m.role, m.content, m.sources, m.agent_type,
-       m.status, m.created_at
+SELECT m.id, m.role, m.content, m.sources, m.agent_type, m.status, m.created_at
   FROM conversations c
   LEFT JOIN LATERAL (
        SELECT id, role, content, sources, agent_type, status, created_at

@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use super::Db;
 use uuid::Uuid;
 
-use super::StoredJson;
+use super::{StoredJson, Text, Timestamp};
 use crate::domain::{
     ConversationId, Cursor, MessageContent, MessageStatus, PageSize, Role, Sources, UserId,
 };
@@ -49,6 +49,8 @@ pub struct NewMessage {
 /// path wants (by-name lookups showed in its profile). The connection is taken first rather than
 /// the query run on the pool: the pool's executor wraps the connection's row stream in a stream
 /// of its own, which every row passes through (with the request's span entered and left again).
+/// The text and timestamp columns decode through `store::columns`; the conversation's id is not
+/// selected, as every row's is the one asked for.
 pub async fn page(
     db: &Db,
     owner: &UserId,
@@ -58,10 +60,9 @@ pub async fn page(
 ) -> Result<Option<Vec<MessageRow>>, sqlx::Error> {
     let mut conn = db.acquire().await?;
     let rows = sqlx::query!(
-        r#"SELECT m.id AS "id?", c.id AS "conversation_id: ConversationId", m.role AS "role?: Role",
-                m.content AS "content?", m.sources AS "sources?: StoredJson",
-                m.agent_type AS "agent_type?", m.status AS "status?: MessageStatus",
-                m.created_at AS "created_at?"
+        r#"SELECT m.id AS "id?", m.role AS "role?: Role", m.content AS "content?: Text",
+                m.sources AS "sources?: StoredJson", m.agent_type AS "agent_type?: Text",
+                m.status AS "status?: MessageStatus", m.created_at AS "created_at?: Timestamp"
            FROM conversations c
            LEFT JOIN LATERAL (
                 SELECT id, role, content, sources, agent_type, status, created_at
@@ -88,13 +89,13 @@ pub async fn page(
             .filter_map(|r| {
                 Some(MessageRow {
                     id: r.id?,
-                    conversation_id: r.conversation_id,
+                    conversation_id: conversation,
                     role: r.role?,
-                    content: r.content?,
+                    content: r.content?.0,
                     sources: r.sources?,
-                    agent_type: r.agent_type,
+                    agent_type: r.agent_type.map(|a| a.0),
                     status: r.status?,
-                    created_at: r.created_at?,
+                    created_at: r.created_at?.0,
                 })
             })
             .collect(),

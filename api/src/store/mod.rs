@@ -5,6 +5,7 @@
 //! columns' types and nullability are checked at compile time, offline against the committed
 //! `.sqlx/` data (`make sqlx-prepare` rewrites it after a query or migration changes).
 
+mod columns;
 pub mod conversations;
 pub mod corpus;
 mod db;
@@ -14,6 +15,7 @@ pub mod search;
 mod stored_json;
 pub mod users;
 
+pub use columns::{Text, Timestamp};
 pub use db::{Conn, Db, PING_WHEN_IDLE_FOR};
 pub use stored_json::StoredJson;
 

@@ -4,6 +4,7 @@ mod agents;
 mod auth;
 mod bad_input;
 mod cli;
+mod columns;
 mod common;
 mod connections;
 mod conversations;

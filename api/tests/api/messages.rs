@@ -28,10 +28,15 @@ async fn messages_keep_their_order_role_and_sources() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["status"], "complete");
+    let answer = r.body.clone();
 
     let r = app.list_messages(&token, &id, "").await;
     let page = r.body.as_array().expect("array");
     assert_eq!(page.len(), 2);
+    // The page decodes its rows itself (store::columns): the same message as the append's reply.
+    assert_eq!(page[1], answer);
+    assert!(page.iter().all(|m| m["conversation_id"] == id.as_str()));
+    assert_eq!(page[0]["agent_type"], json!(null));
     assert_eq!(page[0]["role"], "user");
     assert_eq!(page[1]["role"], "assistant");
     assert_eq!(page[1]["sources"], sources);
