@@ -93,8 +93,10 @@ fn uuid(id: &Uuid, out: &mut Vec<u8>) {
 /// groups of three digits, as many as it needs. Years outside 0–9999 and leap seconds are left to
 /// chrono itself; PostgreSQL's `now()` gives neither.
 fn timestamp(at: &DateTime<Utc>, out: &mut Vec<u8>) {
-    let year = at.year();
-    let nano = at.nanosecond();
+    // `DateTime`'s own accessors add the (zero) offset again on every call.
+    let naive = at.naive_utc();
+    let year = naive.year();
+    let nano = naive.nanosecond();
     if !(0..=9999).contains(&year) || nano >= 1_000_000_000 {
         let text = at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
         out.extend_from_slice(text.as_bytes());
@@ -102,15 +104,15 @@ fn timestamp(at: &DateTime<Utc>, out: &mut Vec<u8>) {
     }
     digits(out, year as u32, 4);
     out.push(b'-');
-    digits(out, at.month(), 2);
+    digits(out, naive.month(), 2);
     out.push(b'-');
-    digits(out, at.day(), 2);
+    digits(out, naive.day(), 2);
     out.push(b'T');
-    digits(out, at.hour(), 2);
+    digits(out, naive.hour(), 2);
     out.push(b':');
-    digits(out, at.minute(), 2);
+    digits(out, naive.minute(), 2);
     out.push(b':');
-    digits(out, at.second(), 2);
+    digits(out, naive.second(), 2);
     let (fraction, width) = match nano {
         0 => (0, 0),
         n if n % 1_000_000 == 0 => (n / 1_000_000, 3),

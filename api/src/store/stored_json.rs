@@ -31,7 +31,8 @@ impl<'r> Decode<'r, Postgres> for StoredJson {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
         let text = match value.format() {
             PgValueFormat::Binary => match value.as_bytes()?.split_first() {
-                Some((&JSONB_VERSION, text)) => std::str::from_utf8(text)?,
+                Some((&JSONB_VERSION, text)) => simdutf8::basic::from_utf8(text)
+                    .map_err(|_| "a jsonb value that is not UTF-8")?,
                 Some((version, _)) => return Err(format!("unknown jsonb version {version}").into()),
                 None => return Err("an empty jsonb value".into()),
             },
