@@ -21,7 +21,10 @@
 # (default: this tree's build as `this`). Where perf can count tracepoints, each wrk run also
 # reports the API's system calls and context switches per request (all its threads).
 #
-# Results: markdown tables on stdout and in bench/results/history.md.
+# Results: markdown tables on stdout and in bench/results/history.md. After each layout's table,
+# one of CPU per request: the API with wrk's own CPU beside it; pgbench at each API's measured rate
+# (-R), as the database's CPU per statement rises when its rate falls; the store's statements
+# alone through the API's sqlx pool (api/examples/store_floor.rs, no HTTP); and pgbench at its peak.
 #
 # PROFILE=1: instead, the API runs under callgrind (one load at a time, WORKERS connections for
 # DURATION seconds after a warm-up), and each load reports the instructions the API spent per
