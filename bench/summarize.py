@@ -132,6 +132,14 @@ def cpu_table(work, layout, duration, labels):
     def us(seconds, n):
         return seconds / n * 1e6 if n else float("nan")
 
+    def pgbench_row(label, client, prefix):
+        p_rate, _, _, p_db = pgbench(work, prefix)
+        path = os.path.join(work, f"{prefix}.out")
+        c_total, c_sys = client_cpu(path)
+        n = pgbench_count(path)
+        return (f"| {label} | {client} | {p_rate:.0f} "
+                f"| {us(c_total, n):.0f} ({us(c_sys, n):.0f}) | – | {p_db:.0f} |")
+
     for op, label in (("read", "read a page"), ("append", "append")):
         for api in labels:
             path = os.path.join(work, f"{op}_api.{api}.wrk")
@@ -140,24 +148,14 @@ def cpu_table(work, layout, duration, labels):
             w_total, _ = client_cpu(path)
             rows.append(f"| {label} | API `{api}` | {rate:.0f} | {a_cpu:.0f} ({a_kernel:.0f}) "
                         f"| {us(w_total, n):.0f} | {a_db:.0f} |")
-            p_rate, _, _, p_db = pgbench(work, f"{op}_pgat.{api}")
-            path = os.path.join(work, f"{op}_pgat.{api}.out")
-            c_total, c_sys = client_cpu(path)
-            n = pgbench_count(path)
-            rows.append(f"| {label} | pgbench at `{api}`'s rate | {p_rate:.0f} "
-                        f"| {us(c_total, n):.0f} ({us(c_sys, n):.0f}) | – | {p_db:.0f} |")
+            rows.append(pgbench_row(label, f"pgbench at `{api}`'s rate", f"{op}_pgat.{api}"))
         path = os.path.join(work, f"{op}_floor.out")
         n = floor(path)
         c_total, c_sys = client_cpu(path)
         rows.append(f"| {label} | store alone (sqlx) | {n / duration:.0f} "
                     f"| {us(c_total, n):.0f} ({us(c_sys, n):.0f}) | – "
                     f"| {us(db_seconds(path), n):.0f} |")
-        p_rate, _, _, p_db = pgbench(work, f"{op}_pg")
-        path = os.path.join(work, f"{op}_pg.out")
-        c_total, c_sys = client_cpu(path)
-        n = pgbench_count(path)
-        rows.append(f"| {label} | pgbench (libpq) | {p_rate:.0f} "
-                    f"| {us(c_total, n):.0f} ({us(c_sys, n):.0f}) | – | {p_db:.0f} |")
+        rows.append(pgbench_row(label, "pgbench (libpq)", f"{op}_pg"))
     print("\n".join(rows))
 
 
