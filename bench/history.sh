@@ -186,25 +186,29 @@ hey_run() {
   wait "${hp[@]}"
 }
 
+# db_client NAME CMD...: `timed` for a client with connections of its own, then the cluster's CPU
+# over its run as a DBCPU line.
+db_client() {
+  local out="$work/$1.out" db_before
+  shift
+  db_before=$(db_cpu)
+  timed "$out" "$@"
+  sleep 1 # the client's backends exit after it does: let the postmaster reap them into its count
+  echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")" >>"$out"
+}
+
 # pgbench_run NAME SQL [PGBENCH_ARGS...]: pgbench's peak (or, with -R, a fixed rate).
 pgbench_run() {
-  local name=$1 sql=$2 db_before
+  local name=$1 sql=$2
   shift 2
-  db_before=$(db_cpu)
-  timed "$work/$name.out" "${PIN[@]}" pgbench -n -M prepared -c "$WORKERS" -j 2 -T "$DURATION" -l \
+  db_client "$name" "${PIN[@]}" pgbench -n -M prepared -c "$WORKERS" -j 2 -T "$DURATION" -l \
     --log-prefix="$work/$name" -f "$sql" "$@" "$PGURL/$DB"
-  sleep 1 # pgbench's backends exit after it does: let the postmaster reap them into its count
-  echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")" >>"$work/$name.out"
 }
 
 # floor_run NAME read|append: the store's statements through sqlx alone, at their peak
 # (api/examples/store_floor.rs): what the API's database client costs without HTTP around it.
 floor_run() {
-  local name=$1 op=$2 db_before
-  db_before=$(db_cpu)
-  timed "$work/$name.out" env DATABASE_URL="$PGURL/$DB" "${PIN[@]}" "$FLOOR_BIN" "$op" "$WORKERS" \
-    "$DURATION"
-  echo "DBCPU $(python3 -c "print($(db_cpu) - $db_before)")" >>"$work/$name.out"
+  db_client "$1" env DATABASE_URL="$PGURL/$DB" "${PIN[@]}" "$FLOOR_BIN" "$2" "$WORKERS" "$DURATION"
 }
 
 summary() { python3 bench/summarize.py "$@"; }

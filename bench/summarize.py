@@ -74,12 +74,11 @@ def pgbench(work, prefix):
                 cols = line.split()
                 if len(cols) >= 6:
                     lat.append(int(cols[2]) / 1000)
-    with open(os.path.join(work, prefix + ".out")) as fh:
-        out = fh.read()
-    m = re.search(r"tps = ([0-9.]+)", out)
-    n = re.search(r"number of transactions actually processed: ([0-9]+)", out)
-    db = re.search(r"^DBCPU ([0-9.eE+-]+)", out, re.M)
-    db_us = float(db.group(1)) / int(n.group(1)) * 1e6 if db and n and int(n.group(1)) else float("nan")
+    path = os.path.join(work, prefix + ".out")
+    with open(path) as fh:
+        m = re.search(r"tps = ([0-9.]+)", fh.read())
+    n = pgbench_count(path)
+    db_us = db_seconds(path) / n * 1e6 if n else float("nan")
     return (float(m.group(1)) if m else 0.0), percentile(lat, 50), percentile(lat, 99), db_us
 
 
